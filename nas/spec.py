@@ -1,0 +1,102 @@
+"""The job spec: what a user submits (REST JSON or CLI YAML), validated field by field.
+
+Pydantic gives the 422-with-field-name behaviour for free; checks that need the file
+system or the base model's config live in ``nas.validation`` so this module stays pure.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SAMPLERS = ("nsga2", "tpe", "random")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskSpec(_Strict):
+    train_file: str = Field(min_length=1, description="SQuAD v1.1 JSON used for fine-tuning and INT8 calibration")
+    eval_file: str = Field(min_length=1, description="SQuAD v1.1 JSON on which F1/EM are reported")
+    max_seq_length: int = Field(default=256, ge=32, le=512)
+    doc_stride: int = Field(default=128, ge=8, le=256)
+    max_eval_examples: int | None = Field(default=None, ge=1, le=1_000_000)
+    calibration_samples: int = Field(default=64, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _stride_fits(self) -> "TaskSpec":
+        if self.doc_stride >= self.max_seq_length // 2:
+            raise ValueError("doc_stride must be less than half of max_seq_length")
+        return self
+
+
+def _unique_sorted(values: list[int], name: str) -> list[int]:
+    if not values:
+        raise ValueError(f"{name} needs at least one choice")
+    if min(values) < 1:
+        raise ValueError(f"{name} choices must be positive")
+    return sorted(set(values))
+
+
+class SearchSpaceSpec(_Strict):
+    """Choices per dimension; every kept layer of a subnet gets the same heads and FFN width."""
+
+    layers: list[int] = Field(description="number of encoder layers kept")
+    heads: list[int] = Field(description="attention heads per kept layer")
+    ffn: list[int] = Field(description="FFN (intermediate) width per kept layer")
+
+    @field_validator("layers", "heads", "ffn")
+    @classmethod
+    def _choices(cls, v: list[int], info) -> list[int]:  # type: ignore[no-untyped-def]
+        return _unique_sorted(v, info.field_name)
+
+    def size(self) -> int:
+        return len(self.layers) * len(self.heads) * len(self.ffn)
+
+
+class BudgetSpec(_Strict):
+    trials: int = Field(ge=1, le=10_000)
+    max_concurrent: int = Field(default=1, ge=1, le=64)
+    timeout_s: float | None = Field(default=None, gt=0, le=30 * 24 * 3600)
+
+
+class TeacherSpec(_Strict):
+    """Fine-tuning of a base model that has no QA head (cached by base + data + these settings)."""
+
+    epochs: float = Field(default=1.0, gt=0, le=50)
+    max_steps: int | None = Field(default=None, ge=1, le=1_000_000)
+    learning_rate: float = Field(default=1e-4, gt=0, le=1.0)
+    batch_size: int = Field(default=16, ge=1, le=1024)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    max_train_examples: int | None = Field(default=None, ge=1)
+
+
+class MeasureSpec(_Strict):
+    iterations: int = Field(default=50, ge=5, le=100_000)
+    seconds: float = Field(default=2.0, gt=0, le=600)
+    throughput_batch: int = Field(default=16, ge=1, le=256)
+
+
+class JobSpec(_Strict):
+    name: str | None = Field(default=None, max_length=200)
+    base_model: str = Field(min_length=1, description="registered name (minilm) or a local Hugging Face model directory")
+    task: TaskSpec
+    search_space: SearchSpaceSpec
+    targets: list[str] = Field(default_factory=lambda: ["native"], min_length=1, max_length=16)
+    budget: BudgetSpec
+    sampler: Literal["nsga2", "tpe", "random"] = "nsga2"
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    teacher: TeacherSpec = TeacherSpec()
+    measure: MeasureSpec = MeasureSpec()
+    trial_finetune_steps: int = Field(
+        default=0, ge=0, le=100_000, description="distillation steps given to each sliced subnet before INT8"
+    )
+
+    @field_validator("targets")
+    @classmethod
+    def _targets_unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("targets must not repeat")
+        return v

@@ -1,0 +1,131 @@
+"""Store operations shared by the coordinator (writes) and the API (reads); one function, one transaction."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from nas.store.models import Baseline, Event, Job, Measurement, Trial, utcnow
+from nas.types import TrialResult
+
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+def add_event(session: Session, job_id: str, kind: str, payload: dict[str, Any]) -> None:
+    session.add(Event(job_id=job_id, kind=kind, payload=payload))
+
+
+def create_job(session: Session, *, job_id: str, spec: dict[str, Any], synthetic: bool) -> Job:
+    job = Job(
+        id=job_id,
+        name=spec.get("name"),
+        status="queued",
+        stage="queued",
+        spec=spec,
+        study_name=f"hwnas-{job_id}",
+        synthetic_data=synthetic,
+    )
+    session.add(job)
+    add_event(session, job_id, "job", {"status": "queued"})
+    return job
+
+
+def get_job(session: Session, job_id: str) -> Job | None:
+    return session.get(Job, job_id)
+
+
+def list_jobs(session: Session, *, status: str | None = None, limit: int = 50, offset: int = 0) -> Sequence[Job]:
+    q = select(Job).order_by(Job.created_at.desc()).limit(limit).offset(offset)
+    if status:
+        q = q.where(Job.status == status)
+    return session.scalars(q).all()
+
+
+def update_job(session: Session, job_id: str, **fields: Any) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise KeyError(job_id)
+    for key, value in fields.items():
+        setattr(job, key, value)
+    add_event(session, job_id, "job", {k: v for k, v in fields.items() if k in ("status", "stage", "error")})
+    return job
+
+
+def trials_of(session: Session, job_id: str, *, state: str | None = None) -> Sequence[Trial]:
+    q = select(Trial).where(Trial.job_id == job_id).options(selectinload(Trial.measurements)).order_by(Trial.number)
+    if state:
+        q = q.where(Trial.state == state)
+    return session.scalars(q).all()
+
+
+def get_trial(session: Session, job_id: str, number: int) -> Trial | None:
+    return session.scalar(select(Trial).where(Trial.job_id == job_id, Trial.number == number))
+
+
+def count_trials(session: Session, job_id: str) -> dict[str, int]:
+    rows = session.execute(select(Trial.state, func.count()).where(Trial.job_id == job_id).group_by(Trial.state))
+    return {state: n for state, n in rows}
+
+
+def start_trial(session: Session, job_id: str, *, number: int, optuna_trial_id: int, config: dict[str, Any]) -> None:
+    session.add(Trial(job_id=job_id, number=number, optuna_trial_id=optuna_trial_id, state="running", config=config))
+    add_event(session, job_id, "trial", {"number": number, "state": "running", "config": config})
+
+
+def _measurement_rows(result: TrialResult) -> list[Measurement]:
+    return [Measurement(**m.to_dict()) for m in result.measurements]
+
+
+def complete_trial(session: Session, job_id: str, result: TrialResult, *, reused_from: int | None = None) -> None:
+    trial = get_trial(session, job_id, result.trial_number)
+    assert trial is not None, f"trial {result.trial_number} of job {job_id} was never started"
+    trial.state = "completed"
+    trial.f1 = result.f1
+    trial.exact_match = result.exact_match
+    trial.eval_questions = result.num_eval_questions
+    trial.parameters = result.parameters
+    trial.ir_size_bytes = result.ir_size_bytes
+    trial.stage_seconds = {**result.stage_seconds, **({"reused_from_trial": reused_from} if reused_from is not None else {})}
+    trial.artifact_dir = result.artifact_dir
+    trial.host = result.host
+    trial.finished_at = utcnow()
+    trial.measurements = _measurement_rows(result)
+    add_event(
+        session,
+        job_id,
+        "trial",
+        {"number": result.trial_number, "state": "completed", "f1": result.f1, "reused_from": reused_from},
+    )
+
+
+def fail_trial(session: Session, job_id: str, number: int, error: str) -> None:
+    trial = get_trial(session, job_id, number)
+    if trial is None:
+        return
+    trial.state = "failed"
+    trial.error = error
+    trial.finished_at = utcnow()
+    add_event(session, job_id, "trial", {"number": number, "state": "failed", "error": error[:500]})
+
+
+def save_baseline(session: Session, job_id: str, precision: str, result: TrialResult) -> None:
+    row = Baseline(
+        job_id=job_id,
+        precision=precision,
+        state="completed",
+        f1=result.f1,
+        exact_match=result.exact_match,
+        parameters=result.parameters,
+        stage_seconds=result.stage_seconds,
+        artifact_dir=result.artifact_dir,
+    )
+    row.measurements = _measurement_rows(result)
+    session.add(row)
+    add_event(session, job_id, "baseline", {"precision": precision, "f1": result.f1})
+
+
+def baselines_of(session: Session, job_id: str) -> Sequence[Baseline]:
+    q = select(Baseline).where(Baseline.job_id == job_id).options(selectinload(Baseline.measurements))
+    return session.scalars(q).all()

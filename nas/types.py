@@ -1,0 +1,130 @@
+"""Value types that cross process and package boundaries.
+
+A trial is one message in (``TrialRequest``) and one message out (``TrialResult``);
+both are plain frozen dataclasses so they pickle cheaply through Ray and serialise
+to JSON for the store. Validation of user input lives in ``nas.spec``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SubnetConfig:
+    """One BERT subnet: which encoder layers are kept, and the width of each kept layer.
+
+    ``layers`` holds indices into the base model's encoder (sorted, unique);
+    ``heads[i]`` and ``ffn[i]`` are the attention heads and FFN width of kept layer i.
+    """
+
+    layers: tuple[int, ...]
+    heads: tuple[int, ...]
+    ffn: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise ValueError("a subnet keeps at least one layer")
+        if not (len(self.layers) == len(self.heads) == len(self.ffn)):
+            raise ValueError("layers, heads and ffn must have one entry per kept layer")
+        if list(self.layers) != sorted(set(self.layers)):
+            raise ValueError(f"layers must be sorted and unique, got {self.layers}")
+        if min(self.heads) < 1 or min(self.ffn) < 1:
+            raise ValueError("heads and ffn must be positive")
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    def to_dict(self) -> dict[str, list[int]]:
+        return {"layers": list(self.layers), "heads": list(self.heads), "ffn": list(self.ffn)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SubnetConfig":
+        return cls(tuple(d["layers"]), tuple(d["heads"]), tuple(d["ffn"]))
+
+    def encoding(self) -> str:
+        """Stable text form, used for hashing, caching and as a predictor feature key."""
+        return "L" + "-".join(f"{i}:{h}x{f}" for i, h, f in zip(self.layers, self.heads, self.ffn))
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.encoding().encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Speed of one IR on one target, with the fingerprint of where and how it was taken."""
+
+    target: str
+    precision: str  # "int8" or "fp32"
+    seq_len: int
+    latency_batch: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    latency_iterations: int
+    throughput_batch: int
+    throughput_sps: float
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Measurement":
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class TrialRequest:
+    """Everything a worker needs to evaluate one candidate; no database handle, no settings object."""
+
+    job_id: str
+    trial_number: int
+    subnet: SubnetConfig
+    teacher_dir: str  # Hugging Face QA model directory the subnet is sliced from
+    train_file: str
+    eval_file: str
+    max_seq_length: int
+    doc_stride: int
+    max_eval_examples: int | None
+    calibration_samples: int
+    targets: tuple[str, ...]
+    output_dir: str  # where the worker writes the IR files of this trial
+    synthetic_data: bool = False
+    finetune_steps: int = 0
+    measure_iterations: int = 50
+    measure_seconds: float = 2.0
+    throughput_batch: int = 16
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What a worker returns for one candidate; the coordinator stores it and tells Optuna."""
+
+    trial_number: int
+    subnet: SubnetConfig
+    f1: float
+    exact_match: float
+    num_eval_questions: int
+    parameters: int
+    ir_size_bytes: int
+    measurements: tuple[Measurement, ...]
+    stage_seconds: dict[str, float]
+    artifact_dir: str
+    host: str = ""
+
+    def measurement_for(self, target: str, precision: str = "int8") -> Measurement:
+        for m in self.measurements:
+            if m.target == target and m.precision == precision:
+                return m
+        raise KeyError(f"no {precision} measurement for target {target!r}")
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["subnet"] = self.subnet.to_dict()
+        return json.dumps(d)

@@ -1,0 +1,124 @@
+"""Extractive-QA fine-tuning and logit distillation for BERT-family models (PyTorch, CPU or GPU).
+
+One loop serves both the teacher (plain cross-entropy on start/end positions) and
+sliced subnets (cross-entropy mixed with KL to the teacher's start/end logits).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nas.data.features import TrainFeatures
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: float = 1.0
+    max_steps: int | None = None
+    learning_rate: float = 1e-4
+    batch_size: int = 16
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    distill_temperature: float = 2.0
+    distill_alpha: float = 0.5  # weight of the KL term when a teacher is given
+
+
+@dataclass(frozen=True)
+class TrainStats:
+    steps: int
+    examples_seen: int
+    final_loss: float
+    seconds: float
+
+
+def total_steps(num_features: int, settings: TrainSettings) -> int:
+    per_epoch = math.ceil(num_features / settings.batch_size)
+    steps = max(1, math.ceil(per_epoch * settings.epochs))
+    return min(steps, settings.max_steps) if settings.max_steps else steps
+
+
+def _qa_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return (F.cross_entropy(start_logits, batch["start_positions"]) + F.cross_entropy(end_logits, batch["end_positions"])) / 2
+
+
+def _kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    return F.kl_div(
+        F.log_softmax(student / temperature, dim=-1), F.softmax(teacher / temperature, dim=-1), reduction="batchmean"
+    ) * temperature**2
+
+
+def train_qa(
+    model: nn.Module,
+    features: TrainFeatures,
+    settings: TrainSettings,
+    *,
+    teacher: nn.Module | None = None,
+    device: str = "cpu",
+    on_step: Callable[[int, int, float], None] | None = None,
+) -> TrainStats:
+    """Fine-tune ``model`` in place with AdamW, linear warm-up then linear decay, gradient clipping."""
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    steps = total_steps(len(features), settings)
+    model.to(device).train()
+    if teacher is not None:
+        teacher.to(device).eval()
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": settings.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=settings.learning_rate)
+    warmup = int(steps * settings.warmup_ratio)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup))
+    )
+    arrays = {
+        "input_ids": features.input_ids,
+        "attention_mask": features.attention_mask,
+        "token_type_ids": features.token_type_ids,
+        "start_positions": features.start_positions,
+        "end_positions": features.end_positions,
+    }
+    start = time.perf_counter()
+    step, seen, loss_value = 0, 0, float("nan")
+    while step < steps:
+        order = rng.permutation(len(features))
+        for lo in range(0, len(order), settings.batch_size):
+            if step >= steps:
+                break
+            idx = order[lo : lo + settings.batch_size]
+            batch = {k: torch.from_numpy(v[idx]).to(device) for k, v in arrays.items()}
+            inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+            out = model(**inputs)
+            loss = _qa_loss(out.start_logits, out.end_logits, batch)
+            if teacher is not None:
+                with torch.no_grad():
+                    t_out = teacher(**inputs)
+                kd = (
+                    _kd_loss(out.start_logits, t_out.start_logits, settings.distill_temperature)
+                    + _kd_loss(out.end_logits, t_out.end_logits, settings.distill_temperature)
+                ) / 2
+                loss = (1 - settings.distill_alpha) * loss + settings.distill_alpha * kd
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            seen += len(idx)
+            loss_value = float(loss.detach())
+            if on_step is not None:
+                on_step(step, steps, loss_value)
+    model.eval()
+    return TrainStats(steps=step, examples_seen=seen, final_loss=loss_value, seconds=time.perf_counter() - start)

@@ -1,0 +1,346 @@
+"""SingleStream latency and Offline throughput of an OpenVINO IR, one subprocess per measurement.
+
+Why a subprocess: oneDNN reads ``ONEDNN_MAX_CPU_ISA`` once, when OpenVINO first
+compiles, so emulating a target needs a fresh interpreter whose environment is set
+before ``openvino`` is imported. That is also why this module imports ``openvino``
+only inside functions.
+
+Run by hand::
+
+    python -m workers.benchmark model.xml --seq-len 128 --target cascadelake [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nas.types import Measurement
+from workers.targets import HardwareTarget, detect_cpu, get_target, is_native
+
+if TYPE_CHECKING:
+    import openvino as ov
+
+ISA_ENV = "ONEDNN_MAX_CPU_ISA"
+PRECISIONS = ("int8", "fp32")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_STDERR_TAIL = 4000
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+def target_env(target: HardwareTarget, base: Mapping[str, str]) -> dict[str, str]:
+    """The environment a measurement of ``target`` runs in: ISA cap set or removed."""
+    env = dict(base)
+    if target.isa:
+        env[ISA_ENV] = target.isa
+    else:
+        env.pop(ISA_ENV, None)
+    return env
+
+
+def measure_ir(
+    xml_path: str | Path,
+    *,
+    target: str = "native",
+    precision: str = "int8",
+    seq_len: int,
+    latency_batch: int = 1,
+    throughput_batch: int = 16,
+    min_iterations: int = 50,
+    min_seconds: float = 2.0,
+    warmup: int = 5,
+    timeout_s: float = 600,
+) -> Measurement:
+    """Measure one IR for one target in a fresh interpreter and return its ``Measurement``."""
+    hw = get_target(target)  # KeyError for unknown names before spawning anything
+    _check_precision(precision)
+    xml = Path(xml_path).resolve()
+    if not xml.is_file():
+        raise FileNotFoundError(f"IR not found: {xml}")
+    cmd = [
+        sys.executable, "-m", "workers.benchmark", str(xml),
+        "--target", hw.name,
+        "--precision", precision,
+        "--seq-len", str(seq_len),
+        "--latency-batch", str(latency_batch),
+        "--throughput-batch", str(throughput_batch),
+        "--min-iterations", str(min_iterations),
+        "--min-seconds", str(min_seconds),
+        "--warmup", str(warmup),
+        "--json",
+    ]  # fmt: skip
+    env = target_env(hw, os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    try:
+        proc = subprocess.run(
+            cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout_s
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"measuring {xml.name} for {target} timed out after {timeout_s}s") from exc
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"measuring {xml.name} for {target} failed (exit {proc.returncode}):\n"
+            + proc.stderr[-_STDERR_TAIL:]
+        )
+    return Measurement.from_dict(_last_json_line(proc.stdout, proc.stderr))
+
+
+def _check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+
+
+def _last_json_line(stdout: str, stderr: str) -> dict[str, Any]:
+    """The measurement line; anything a library printed before it is ignored."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError("benchmark subprocess printed no JSON line:\n" + stderr[-_STDERR_TAIL:])
+
+
+# --------------------------------------------------------------------------- child side
+
+
+def synthetic_inputs(model: "ov.Model", batch: int, seq_len: int) -> dict[str, np.ndarray]:
+    """QA-like inputs: random mid-vocabulary ids, full attention, question/context segments."""
+    rng = np.random.default_rng(0)
+    token_types = np.zeros((batch, seq_len))
+    token_types[:, seq_len // 2 :] = 1
+    values = {
+        "input_ids": rng.integers(1000, 2000, size=(batch, seq_len)),
+        "attention_mask": np.ones((batch, seq_len)),
+        "token_type_ids": token_types,
+    }
+    inputs = {}
+    for port in model.inputs:
+        name = port.get_any_name()
+        if name not in values:
+            raise ValueError(f"unexpected model input {name!r}; expected {sorted(values)}")
+        inputs[name] = values[name].astype(port.get_element_type().to_dtype())
+    return inputs
+
+
+def compile_config(
+    hint: str, target: HardwareTarget, precision: str, *, streams: bool = False
+) -> dict[str, Any]:
+    """Compile properties for one mode.
+
+    f32 is forced for fp32, and also for int8 on targets without bf16: OpenVINO picks
+    bf16 for the non-quantized ops from the host's cpuid and ignores the ISA cap, so a
+    Cascade Lake emulated on a bf16 host would otherwise run (emulated) bf16 kernels.
+    """
+    config: dict[str, Any] = {"PERFORMANCE_HINT": hint}
+    if precision == "fp32" or not target.has_bf16:
+        config["INFERENCE_PRECISION_HINT"] = "f32"
+    if target.threads:
+        config["INFERENCE_NUM_THREADS"] = target.threads
+    if streams and target.streams:
+        config["NUM_STREAMS"] = target.streams
+    return config
+
+
+def _run_until(step: Callable[[], None], min_iterations: int, min_seconds: float) -> tuple[int, float]:
+    """Call ``step`` until both minimums are met; returns (calls, elapsed seconds)."""
+    calls, start = 0, time.perf_counter()
+    while calls < min_iterations or time.perf_counter() - start < min_seconds:
+        step()
+        calls += 1
+    return calls, time.perf_counter() - start
+
+
+def measure_latency(
+    compiled: "ov.CompiledModel", inputs: dict[str, np.ndarray], args: argparse.Namespace
+) -> list[float]:
+    """Per-call milliseconds of synchronous ``infer()`` with inputs already on the request."""
+    request = compiled.create_infer_request()
+    for name, array in inputs.items():
+        request.set_tensor(name, _tensor(array))
+    for _ in range(args.warmup):
+        request.infer()
+    times: list[float] = []
+
+    def step() -> None:
+        t0 = time.perf_counter()
+        request.infer()
+        times.append((time.perf_counter() - t0) * 1000.0)
+
+    _run_until(step, args.min_iterations, args.min_seconds)
+    return times
+
+
+def measure_throughput(
+    compiled: "ov.CompiledModel", inputs: dict[str, np.ndarray], args: argparse.Namespace
+) -> tuple[float, int, int]:
+    """Samples/s with all optimal infer requests kept busy; returns (sps, requests done, nireq)."""
+    import openvino as ov
+
+    nireq = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+    queue = ov.AsyncInferQueue(compiled, nireq)
+    tensors = {name: _tensor(array) for name, array in inputs.items()}  # shared, read-only
+    for _ in range(max(args.warmup, nireq)):
+        queue.start_async(tensors)
+    queue.wait_all()
+    done, elapsed = _run_until(lambda: queue.start_async(tensors), args.min_iterations, args.min_seconds)
+    queue.wait_all()
+    elapsed = max(elapsed, 1e-9)
+    return args.throughput_batch * done / elapsed, done, nireq
+
+
+def _tensor(array: np.ndarray) -> "ov.Tensor":
+    import openvino as ov
+
+    return ov.Tensor(np.ascontiguousarray(array))
+
+
+def _compile(
+    core: "ov.Core", xml: str, batch: int, seq_len: int, config: dict[str, Any]
+) -> tuple["ov.CompiledModel", dict[str, np.ndarray]]:
+    """Read the IR, fix every input to ``[batch, seq_len]`` and compile it for the CPU."""
+    model = core.read_model(xml)
+    model.reshape({port.get_any_name(): [batch, seq_len] for port in model.inputs})
+    return core.compile_model(model, "CPU", config), synthetic_inputs(model, batch, seq_len)
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def fingerprint(
+    target: HardwareTarget, latency: "ov.CompiledModel", throughput: "ov.CompiledModel", nireq: int
+) -> dict[str, Any]:
+    """Where and how the numbers were taken, read back from the compiled models."""
+    import openvino as ov
+
+    cpu = detect_cpu()
+    native = is_native(target, cpu)
+    return {
+        "cpu_model_name": cpu["model_name"],
+        "microarchitecture": cpu["microarchitecture"],
+        "vendor": cpu["vendor"],
+        "native": native,
+        "emulated": not native,
+        "isa_cap": os.environ.get(ISA_ENV),
+        "threads": int(latency.get_property("INFERENCE_NUM_THREADS")),
+        "streams": int(throughput.get_property("NUM_STREAMS")),
+        "nireq": nireq,
+        "inference_precision": latency.get_property("INFERENCE_PRECISION_HINT").get_type_name(),
+        "openvino_version": ov.get_version(),
+        "nncf_version": _version("nncf"),
+        "python_version": platform.python_version(),
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def run_benchmark(args: argparse.Namespace) -> Measurement:
+    """Both measurements of one IR in this process (its ISA cap must already be set)."""
+    import openvino as ov
+
+    target = get_target(args.target)
+    core = ov.Core()
+    lat_model, lat_inputs = _compile(
+        core, args.xml, args.latency_batch, args.seq_len,
+        compile_config("LATENCY", target, args.precision),
+    )  # fmt: skip
+    times = measure_latency(lat_model, lat_inputs, args)
+    tput_model, tput_inputs = _compile(
+        core, args.xml, args.throughput_batch, args.seq_len,
+        compile_config("THROUGHPUT", target, args.precision, streams=True),
+    )  # fmt: skip
+    sps, requests, nireq = measure_throughput(tput_model, tput_inputs, args)
+    p50, p90, p99 = (float(v) for v in np.percentile(times, [50, 90, 99]))
+    fp = fingerprint(target, lat_model, tput_model, nireq)
+    fp["throughput_iterations"] = requests
+    return Measurement(
+        target=target.name,
+        precision=args.precision,
+        seq_len=args.seq_len,
+        latency_batch=args.latency_batch,
+        p50_ms=p50,
+        p90_ms=p90,
+        p99_ms=p99,
+        latency_iterations=len(times),
+        throughput_batch=args.throughput_batch,
+        throughput_sps=sps,
+        fingerprint=fp,
+    )
+
+
+def _apply_isa_cap(target: HardwareTarget) -> None:
+    """Make a hand-run CLI behave like ``measure_ir``: set the cap before OpenVINO loads."""
+    wanted = target_env(target, os.environ).get(ISA_ENV)
+    if os.environ.get(ISA_ENV) == wanted:
+        return
+    if "openvino" in sys.modules:
+        raise RuntimeError(f"{ISA_ENV} must be set before openvino is imported")
+    if wanted is None:
+        os.environ.pop(ISA_ENV, None)
+    else:
+        os.environ[ISA_ENV] = wanted
+
+
+def format_table(m: Measurement) -> str:
+    """A few readable lines for humans running the CLI."""
+    fp = m.fingerprint
+    mode = "emulated" if fp.get("emulated") else "native"
+    rows = [
+        ("target", f"{m.target} ({mode}, ISA cap {fp.get('isa_cap') or 'none'})"),
+        ("host", f"{fp.get('cpu_model_name')} [{fp.get('microarchitecture')}]"),
+        ("precision", f"{m.precision} (runs as {fp.get('inference_precision')})"),
+        ("seq_len", str(m.seq_len)),
+        (
+            f"latency b={m.latency_batch}",
+            f"p50 {m.p50_ms:.3f} ms  p90 {m.p90_ms:.3f} ms  p99 {m.p99_ms:.3f} ms"
+            f"  ({m.latency_iterations} iterations, {fp.get('threads')} threads)",
+        ),
+        (
+            f"throughput b={m.throughput_batch}",
+            f"{m.throughput_sps:.1f} samples/s  ({fp.get('streams')} streams, {fp.get('nireq')} requests)",
+        ),
+        ("openvino", str(fp.get("openvino_version"))),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m workers.benchmark", description=__doc__.splitlines()[0])
+    p.add_argument("xml", help="OpenVINO IR .xml file")
+    p.add_argument("--seq-len", type=int, required=True)
+    p.add_argument("--target", default="native")
+    p.add_argument("--precision", default="int8", choices=PRECISIONS)
+    p.add_argument("--latency-batch", type=int, default=1)
+    p.add_argument("--throughput-batch", type=int, default=16)
+    p.add_argument("--min-iterations", type=int, default=50)
+    p.add_argument("--min-seconds", type=float, default=2.0)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--json", action="store_true", help="print the Measurement as one JSON line")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    _apply_isa_cap(get_target(args.target))
+    m = run_benchmark(args)
+    print(json.dumps(m.to_dict()) if args.json else format_table(m), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

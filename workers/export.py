@@ -1,0 +1,62 @@
+"""PyTorch QA model -> OpenVINO IR, laid out like optimum-intel's OVModelForQuestionAnswering directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import openvino as ov
+import torch
+from torch import nn
+
+IR_XML = "openvino_model.xml"
+IR_BIN = "openvino_model.bin"
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class _LogitsOnly(nn.Module):
+    """Traceable wrapper: named tensor inputs in, (start_logits, end_logits) out."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return out.start_logits, out.end_logits
+
+
+def to_openvino(model: nn.Module, *, seq_len: int = 128) -> ov.Model:
+    """Trace with a [2, seq_len] example and leave batch and sequence dimensions dynamic."""
+    model = model.eval()
+    example = {
+        "input_ids": torch.randint(1000, 2000, (2, seq_len), dtype=torch.int64),
+        "attention_mask": torch.ones(2, seq_len, dtype=torch.int64),
+        "token_type_ids": torch.zeros(2, seq_len, dtype=torch.int64),
+    }
+    with torch.no_grad():
+        ov_model = ov.convert_model(
+            _LogitsOnly(model),
+            example_input=example,
+            input=[(name, ov.PartialShape([-1, -1]), ov.Type.i64) for name in INPUT_NAMES],
+        )
+    for output, name in zip(ov_model.outputs, ("start_logits", "end_logits")):
+        output.get_tensor().set_names({name})
+    return ov_model
+
+
+def save_ir(ov_model: ov.Model, out_dir: Path, *, config: dict[str, Any] | None = None, tokenizer: Any = None) -> Path:
+    """Write the IR (weights compressed to FP16 off, so FP32 stays FP32), config.json and tokenizer files."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    xml = out_dir / IR_XML
+    ov.save_model(ov_model, xml, compress_to_fp16=False)
+    if config is not None:
+        (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+    if tokenizer is not None:
+        tokenizer.save_pretrained(out_dir)
+    return xml
+
+
+def ir_size_bytes(out_dir: Path) -> int:
+    return sum((out_dir / name).stat().st_size for name in (IR_XML, IR_BIN))

@@ -1,0 +1,179 @@
+"""Evaluate one candidate: slice -> (distil) -> OpenVINO IR -> NNCF INT8 -> F1/EM of the INT8 IR -> speed.
+
+Pure function of a ``TrialRequest``; it writes only under ``request.output_dir`` and never
+touches the database, so it runs the same in a Ray task, a test or a shell.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from nas.types import Measurement, SubnetConfig, TrialRequest, TrialResult
+from workers import datasets
+from workers.benchmark import measure_ir
+from workers.evaluate import evaluate_qa, openvino_runner
+from workers.export import ir_size_bytes, save_ir, to_openvino
+from workers.quantize import quantize_int8
+
+
+class StageTimer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.perf_counter() - start, 3)
+
+
+def calibration_batches(req: TrialRequest) -> list[dict[str, np.ndarray]]:
+    """Single-window batches drawn (seeded) from the train file's windows, as NNCF expects them."""
+    limit = max(256, 2 * req.calibration_samples)  # enough windows to sample from, without tokenising all of it
+    feats = datasets.train_features(req.train_file, limit, req.teacher_dir, req.max_seq_length, req.doc_stride)
+    rng = np.random.default_rng(req.seed)
+    take = rng.choice(len(feats), size=min(req.calibration_samples, len(feats)), replace=False)
+    return [
+        {
+            "input_ids": feats.input_ids[i : i + 1],
+            "attention_mask": feats.attention_mask[i : i + 1],
+            "token_type_ids": feats.token_type_ids[i : i + 1],
+        }
+        for i in sorted(take)
+    ]
+
+
+def evaluate_ir(xml_path: Path, req: TrialRequest, *, precision: str) -> dict[str, float]:
+    """F1/EM of the IR as deployed: default compile for INT8, ``f32`` precision hint for FP32."""
+    import openvino as ov
+
+    config = {"INFERENCE_PRECISION_HINT": "f32"} if precision == "fp32" else {}
+    compiled = ov.Core().compile_model(str(xml_path), "CPU", config)
+    examples = datasets.examples(req.eval_file, req.max_eval_examples)
+    feats = datasets.eval_features(req.eval_file, req.max_eval_examples, req.teacher_dir, req.max_seq_length, req.doc_stride)
+    return evaluate_qa(openvino_runner(compiled), examples, feats, batch_size=16)
+
+
+def _measure(xml_path: Path, req: TrialRequest, precision: str) -> list[Measurement]:
+    return [
+        measure_ir(
+            xml_path,
+            target=target,
+            precision=precision,
+            seq_len=req.max_seq_length,
+            throughput_batch=req.throughput_batch,
+            min_iterations=req.measure_iterations,
+            min_seconds=req.measure_seconds,
+        )
+        for target in req.targets
+    ]
+
+
+def _distil(student: Any, teacher: Any, req: TrialRequest) -> None:
+    from search_spaces.bert.training import TrainSettings, train_qa
+
+    feats = datasets.train_features(req.train_file, None, req.teacher_dir, req.max_seq_length, req.doc_stride)
+    settings = TrainSettings(max_steps=req.finetune_steps, learning_rate=5e-5, warmup_ratio=0.0, seed=req.seed)
+    train_qa(student, feats, settings, teacher=teacher)
+
+
+def model_card(req: TrialRequest, result: TrialResult, config: dict[str, Any], precision: str) -> dict[str, Any]:
+    return {
+        "format": "openvino-ir",
+        "precision": precision,
+        "task": "extractive-question-answering",
+        "architecture": {
+            **result.subnet.to_dict(),
+            "hidden_size": config["hidden_size"],
+            "head_size": config["hwnas_head_size"],
+            "parameters": result.parameters,
+            "ir_size_bytes": result.ir_size_bytes,
+        },
+        "metrics": {
+            "f1": result.f1,
+            "exact_match": result.exact_match,
+            "eval_questions": result.num_eval_questions,
+            "evaluated_on": "this INT8 OpenVINO IR" if precision == "int8" else "this FP32 OpenVINO IR",
+        },
+        "measurements": [m.to_dict() for m in result.measurements],
+        "data": {
+            "train_file": req.train_file,
+            "eval_file": req.eval_file,
+            "max_seq_length": req.max_seq_length,
+            "doc_stride": req.doc_stride,
+            "max_eval_examples": req.max_eval_examples,
+            "calibration_samples": req.calibration_samples,
+            "synthetic": req.synthetic_data,
+        },
+        "job_id": req.job_id,
+        "trial_number": req.trial_number,
+        "stage_seconds": result.stage_seconds,
+        "created_at": datetime.now(timezone.utc).isoformat(),
+    }
+
+
+def run_trial(req: TrialRequest, *, precision: str = "int8") -> TrialResult:
+    """The whole candidate evaluation. ``precision="fp32"`` skips NNCF (used for the FP32 baseline)."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    from search_spaces.bert.extract import count_parameters, extract_subnet
+
+    torch.manual_seed(req.seed)
+    timer = StageTimer()
+    out_dir = Path(req.output_dir)
+    with timer("extract"):
+        teacher = AutoModelForQuestionAnswering.from_pretrained(req.teacher_dir).eval()
+        subnet_model = extract_subnet(teacher, req.subnet)
+        params = count_parameters(subnet_model)
+    if req.finetune_steps:
+        with timer("distil"):
+            _distil(subnet_model, teacher, req)
+    del teacher
+    with timer("convert"):
+        ov_model = to_openvino(subnet_model, seq_len=min(128, req.max_seq_length))
+        config = subnet_model.config.to_dict()
+        config["architectures"] = ["BertForQuestionAnswering"]
+    if precision == "int8":
+        with timer("quantize"):
+            ov_model = quantize_int8(ov_model, calibration_batches(req), subset_size=req.calibration_samples)
+    with timer("save"):
+        xml = save_ir(ov_model, out_dir, config=config, tokenizer=datasets.tokenizer(req.teacher_dir))
+    with timer("evaluate"):
+        scores = evaluate_ir(xml, req, precision=precision)
+    with timer("measure"):
+        measurements = _measure(xml, req, precision)
+    result = TrialResult(
+        trial_number=req.trial_number,
+        subnet=req.subnet,
+        f1=scores["f1"],
+        exact_match=scores["exact_match"],
+        num_eval_questions=int(scores["count"]),
+        parameters=params,
+        ir_size_bytes=ir_size_bytes(out_dir),
+        measurements=tuple(measurements),
+        stage_seconds=timer.seconds,
+        artifact_dir=str(out_dir),
+        host=socket.gethostname(),
+    )
+    (out_dir / "model_card.json").write_text(json.dumps(model_card(req, result, config, precision), indent=2))
+    return result
+
+
+def full_subnet(teacher_dir: str) -> SubnetConfig:
+    """The teacher itself as a subnet (every layer, every head, the whole FFN)."""
+    from nas.base_models import read_config
+
+    cfg = read_config(Path(teacher_dir))
+    n = cfg.num_hidden_layers
+    return SubnetConfig(tuple(range(n)), (cfg.num_attention_heads,) * n, (cfg.intermediate_size,) * n)
