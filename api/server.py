@@ -32,6 +32,9 @@ class ServiceThread:
         self.startup_timeout = startup_timeout
 
     def __enter__(self) -> str:
+        from nas.coordinator import connect_ray
+
+        connect_ray(self.settings)  # in this (main) thread, not in the server's
         self.thread.start()
         deadline = time.monotonic() + self.startup_timeout
         while not self.server.started:

@@ -72,6 +72,19 @@ def _failure_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:4000]
 
 
+def connect_ray(settings: Settings) -> None:
+    """Join ``settings.ray_address`` or start a local Ray; idempotent. Call it from the main thread
+    where possible: Ray installs signal handlers there."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if settings.ray_address:
+        ray.init(address=settings.ray_address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=settings.ray_num_cpus, include_dashboard=False, log_to_driver=False)
+
+
 class Coordinator:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
         self.settings = settings
@@ -85,13 +98,7 @@ class Coordinator:
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        import ray
-
-        if not ray.is_initialized():
-            if self.settings.ray_address:
-                ray.init(address=self.settings.ray_address, log_to_driver=False)
-            else:
-                ray.init(num_cpus=self.settings.ray_num_cpus, include_dashboard=False, log_to_driver=False)
+        connect_ray(self.settings)
         self._storage = optuna.storages.RDBStorage(
             self.settings.resolved_db_url(), engine_kwargs=self._optuna_engine_kwargs()
         )

@@ -220,7 +220,8 @@ def postprocess_predictions(
 
     # [window, start candidate, end candidate]
     length = end_tokens[:, None, :] - start_tokens[:, :, None] + 1
-    valid = (start_chars[:, :, None] >= 0) & (end_chars[:, None, :] >= 0) & (length >= 1) & (length <= max_answer_length)
+    in_context = (start_chars[:, :, None] >= 0) & (end_chars[:, None, :] >= 0)
+    valid = in_context & (length >= 1) & (length <= max_answer_length)
     rows = np.arange(len(features))[:, None]
     scores = start_logits[rows, start_tokens][:, :, None] + end_logits[rows, end_tokens][:, None, :]
     scores = np.where(valid, scores, -np.inf).reshape(len(features), -1)

@@ -28,6 +28,7 @@ def create_job(session: Session, *, job_id: str, spec: dict[str, Any], synthetic
         synthetic_data=synthetic,
     )
     session.add(job)
+    session.flush()  # the job row must exist before its first event (foreign key)
     add_event(session, job_id, "job", {"status": "queued"})
     return job
 

@@ -1,0 +1,160 @@
+"""The whole loop through the HTTP API: real Ray, real Optuna, real NNCF and OpenVINO, a tiny random BERT."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from api.server import ServiceThread, free_port
+from nas.config import Settings
+from tests.helpers import dominated, unzip, wait_for_job
+
+EVAL_QUESTIONS = 40
+
+
+def tiny_spec(model_dir: Path, train: str, evalf: str, **overrides) -> dict:  # type: ignore[no-untyped-def]
+    spec = {
+        "name": "tiny loop",
+        "base_model": str(model_dir),
+        "task": {
+            "train_file": train,
+            "eval_file": evalf,
+            "max_seq_length": 128,
+            "doc_stride": 48,
+            "max_eval_examples": EVAL_QUESTIONS,
+            "calibration_samples": 8,
+        },
+        "search_space": {"layers": [1, 2, 4], "heads": [2, 4], "ffn": [32, 128]},
+        "targets": ["native"],
+        "budget": {"trials": 4},
+        "sampler": "random",
+        "seed": 3,
+        "measure": {"iterations": 10, "seconds": 0.2, "throughput_batch": 4},
+    }
+    spec.update(overrides)
+    return spec
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, ray_local):  # type: ignore[no-untyped-def]
+    data_dir = tmp_path_factory.mktemp("hwnas-data")
+    settings = Settings(data_dir=data_dir, port=free_port(), db_url=None)
+    with ServiceThread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield client, settings
+
+
+@pytest.fixture(scope="module")
+def finished_job(service, tiny_qa_model, squad_files):  # type: ignore[no-untyped-def]
+    client, _ = service
+    r = client.post("/api/v1/jobs", json=tiny_spec(tiny_qa_model, *squad_files))
+    assert r.status_code == 201, r.text
+    job = wait_for_job(client, r.json()["id"], timeout=600)
+    return job
+
+
+def test_job_completes_and_every_trial_is_accounted_for(service, finished_job) -> None:  # type: ignore[no-untyped-def]
+    client, _ = service
+    assert finished_job["status"] == "completed", finished_job["error"]
+    trials = client.get(f"/api/v1/jobs/{finished_job['id']}/trials").json()
+    assert len(trials) == 4
+    for t in trials:
+        assert t["state"] in ("completed", "failed")
+        if t["state"] == "failed":
+            assert t["error"], "a failed trial must carry its reason"
+        else:
+            m = t["measurements"][0]
+            assert 0 <= t["f1"] <= 100 and m["p50_ms"] <= m["p90_ms"] and m["throughput_sps"] > 0
+            assert m["fingerprint"]["openvino_version"] and m["fingerprint"]["native"] is True
+            assert set(t["stage_seconds"]) >= {"extract", "convert", "quantize", "evaluate", "measure"} or (
+                "reused_from_trial" in t["stage_seconds"]
+            )
+    precisions = {b["precision"]: b for b in finished_job["baselines"]}
+    assert set(precisions) == {"fp32", "int8"}
+    assert precisions["fp32"]["measurements"][0]["fingerprint"]["inference_precision"] == "f32"
+    assert finished_job["progress"]["completed"] + finished_job["progress"]["failed"] == 4
+
+
+def test_pareto_is_non_dominated_and_non_empty(service, finished_job) -> None:  # type: ignore[no-untyped-def]
+    client, _ = service
+    job_id = finished_job["id"]
+    front = client.get(f"/api/v1/jobs/{job_id}/pareto", params={"target": "native"}).json()["trials"]
+    assert front
+    everything = [t for t in client.get(f"/api/v1/jobs/{job_id}/trials").json() if t["state"] == "completed"]
+    point = lambda t: (t["f1"], t["measurements"][0]["p90_ms"])  # noqa: E731
+    front_numbers = {t["number"] for t in front}
+    for t in front:
+        assert not any(dominated(point(t), point(o)) for o in everything)
+    for t in everything:  # and everything left out is dominated by someone (or ties a front member)
+        if t["number"] not in front_numbers:
+            assert any(dominated(point(t), point(o)) or point(o) == point(t) for o in everything)
+
+
+def test_downloaded_model_loads_and_reproduces_stored_f1(service, finished_job, tmp_path, squad_files) -> None:  # type: ignore[no-untyped-def]
+    import openvino as ov
+    from transformers import AutoTokenizer
+
+    from nas.data.features import prepare_eval_features
+    from nas.data.squad import load_squad
+    from workers.evaluate import evaluate_qa, openvino_runner
+
+    client, _ = service
+    job_id = finished_job["id"]
+    best = client.get(f"/api/v1/jobs/{job_id}/pareto").json()["trials"][0]
+    r = client.get(f"/api/v1/jobs/{job_id}/trials/{best['number']}/model")
+    assert r.status_code == 200
+    assert r.headers["X-Checksum-SHA256"] == hashlib.sha256(r.content).hexdigest()
+    d = unzip(r.content, tmp_path / "model")
+    for name in ("openvino_model.xml", "openvino_model.bin", "config.json", "model_card.json", "tokenizer.json"):
+        assert (d / name).is_file(), name
+    card = json.loads((d / "model_card.json").read_text())
+    assert card["metrics"]["f1"] == pytest.approx(best["f1"])
+    assert card["architecture"]["layers"] == best["config"]["layers"]
+
+    model = ov.Core().read_model(d / "openvino_model.xml")
+    compiled = ov.Core().compile_model(model, "CPU")
+    tok = AutoTokenizer.from_pretrained(d)
+    examples = load_squad(squad_files[1], limit=EVAL_QUESTIONS)
+    feats = prepare_eval_features(examples, tok, max_seq_length=128, doc_stride=48)
+    scores = evaluate_qa(openvino_runner(compiled), examples, feats)
+    assert scores["f1"] == pytest.approx(best["f1"], abs=1e-6)
+
+    one = tok(examples[0].question, examples[0].context, truncation="only_second", max_length=128, return_tensors="np")
+    out = compiled({k: one[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")})
+    assert out[compiled.output(0)].shape == one["input_ids"].shape
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"budget": {"trials": 0}}, "budget"),
+        ({"targets": ["nehalem"]}, "targets"),
+        ({"sampler": "hillclimb"}, "sampler"),
+        ({"search_space": {"layers": [9], "heads": [2], "ffn": [32]}}, "search_space"),
+        ({"base_model": "no-such-model"}, "base_model"),
+    ],
+)
+def test_invalid_specs_get_422_naming_the_field(service, tiny_qa_model, squad_files, patch, field) -> None:  # type: ignore[no-untyped-def]
+    client, _ = service
+    r = client.post("/api/v1/jobs", json=tiny_spec(tiny_qa_model, *squad_files, **patch))
+    assert r.status_code == 422
+    assert field in json.dumps(r.json()["detail"])
+
+
+def test_missing_data_file_is_422_naming_the_file(service, tiny_qa_model, squad_files) -> None:  # type: ignore[no-untyped-def]
+    client, _ = service
+    task = tiny_spec(tiny_qa_model, *squad_files)["task"] | {"eval_file": "/nonexistent/dev.json"}
+    r = client.post("/api/v1/jobs", json=tiny_spec(tiny_qa_model, *squad_files, task=task))
+    assert r.status_code == 422
+    assert "task" in json.dumps(r.json()["detail"]) and "/nonexistent/dev.json" in r.text
+
+
+def test_unknown_job_and_target_are_clear_errors(service, finished_job) -> None:  # type: ignore[no-untyped-def]
+    client, _ = service
+    assert client.get("/api/v1/jobs/doesnotexist").status_code == 404
+    r = client.get(f"/api/v1/jobs/{finished_job['id']}/pareto", params={"target": "icelake"})
+    assert r.status_code == 422 and "icelake" in r.text
