@@ -1,0 +1,30 @@
+# Two entry points do all the set-up: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.hwnas-installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export RAY_USAGE_STATS_ENABLED := 0
+
+.PHONY: venv demo test test-fast clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/hwnas demo
+
+test: $(STAMP)
+	$(PY) -m pytest -ra
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -ra -m "not slow"
+
+clean:
+	rm -rf $(VENV) hwnas-data .pytest_cache
