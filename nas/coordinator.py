@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -243,7 +244,7 @@ class Coordinator:
             if precision in done or self._cancel[job_id].is_set():
                 continue
             out = self.settings.artifacts_dir.resolve() / job_id / f"baseline-{precision}"
-            req = self._request(job_id, spec, teacher_dir, -1 - i, subnet, out)
+            req = replace(self._request(job_id, spec, teacher_dir, -1 - i, subnet, out), finetune_steps=0)
             ref = evaluate_candidate.options(
                 num_cpus=self._task_cpus(1), max_retries=self.settings.trial_max_retries
             ).remote(req, precision)

@@ -162,3 +162,9 @@ def get_target(name: str) -> HardwareTarget:
 def is_native(target: HardwareTarget, cpu: dict[str, Any]) -> bool:
     """True when measuring ``target`` on this CPU needs no emulation."""
     return target.name == "native" or cpu.get("microarchitecture") == target.name
+
+
+def has_fast_bf16(cpu: dict[str, Any] | None = None) -> bool:
+    """Native bf16 matmuls (AVX512-BF16 or AMX): training may autocast to bf16 here."""
+    flags = set((cpu or detect_cpu())["flags"])
+    return bool(flags & {"avx512_bf16", "amx_bf16"})

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from search_spaces.bert.training import TrainSettings, train_qa
 from workers import datasets
 from workers.evaluate import evaluate_qa, torch_runner
+from workers.targets import has_fast_bf16
 
 
 def train_teacher(
@@ -37,6 +38,8 @@ def train_teacher(
     model = AutoModelForQuestionAnswering.from_pretrained(base_dir)
     feats = datasets.train_features(train_file, max_train_examples, base_dir, max_seq_length, doc_stride)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu" and has_fast_bf16():
+        settings = replace(settings, bf16=True)
     stats = train_qa(model, feats, settings, device=device, on_step=on_step)
     model.to("cpu")
     examples = datasets.examples(eval_file, max_eval_examples)

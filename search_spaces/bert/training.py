@@ -31,6 +31,7 @@ class TrainSettings:
     seed: int = 0
     distill_temperature: float = 2.0
     distill_alpha: float = 0.5  # weight of the KL term when a teacher is given
+    bf16: bool = False  # autocast matmuls to bf16 (fp32 master weights): ~2x faster on CPUs with AVX512-BF16/AMX
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,10 @@ class TrainStats:
 
 
 def total_steps(num_features: int, settings: TrainSettings) -> int:
-    per_epoch = math.ceil(num_features / settings.batch_size)
-    steps = max(1, math.ceil(per_epoch * settings.epochs))
-    return min(steps, settings.max_steps) if settings.max_steps else steps
+    """``max_steps`` wins over ``epochs`` when set (the Hugging Face Trainer's convention)."""
+    if settings.max_steps:
+        return settings.max_steps
+    return max(1, math.ceil(math.ceil(num_features / settings.batch_size) * settings.epochs))
 
 
 def _qa_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -90,7 +92,7 @@ def train_qa(
         "start_positions": features.start_positions,
         "end_positions": features.end_positions,
     }
-    start = time.perf_counter()
+    began = time.perf_counter()
     step, seen, loss_value = 0, 0, float("nan")
     while step < steps:
         order = rng.permutation(len(features))
@@ -100,14 +102,17 @@ def train_qa(
             idx = order[lo : lo + settings.batch_size]
             batch = {k: torch.from_numpy(v[idx]).to(device) for k, v in arrays.items()}
             inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
-            out = model(**inputs)
-            loss = _qa_loss(out.start_logits, out.end_logits, batch)
+            with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=settings.bf16):
+                out = model(**inputs)
+                start_logits, end_logits = out.start_logits.float(), out.end_logits.float()
+                if teacher is not None:
+                    with torch.no_grad():
+                        t_out = teacher(**inputs)
+            loss = _qa_loss(start_logits, end_logits, batch)
             if teacher is not None:
-                with torch.no_grad():
-                    t_out = teacher(**inputs)
                 kd = (
-                    _kd_loss(out.start_logits, t_out.start_logits, settings.distill_temperature)
-                    + _kd_loss(out.end_logits, t_out.end_logits, settings.distill_temperature)
+                    _kd_loss(start_logits, t_out.start_logits.float(), settings.distill_temperature)
+                    + _kd_loss(end_logits, t_out.end_logits.float(), settings.distill_temperature)
                 ) / 2
                 loss = (1 - settings.distill_alpha) * loss + settings.distill_alpha * kd
             optimizer.zero_grad(set_to_none=True)
@@ -121,4 +126,4 @@ def train_qa(
             if on_step is not None:
                 on_step(step, steps, loss_value)
     model.eval()
-    return TrainStats(steps=step, examples_seen=seen, final_loss=loss_value, seconds=time.perf_counter() - start)
+    return TrainStats(steps=step, examples_seen=seen, final_loss=loss_value, seconds=time.perf_counter() - began)
