@@ -39,9 +39,9 @@ def demo_spec(train_file: str, eval_file: str, trials: int, *, synthetic: bool) 
         "budget": {"trials": trials},
         "sampler": "nsga2",
         "seed": 0,
-        "teacher": {"epochs": 2.0, "learning_rate": 1e-4, "batch_size": 16, "max_train_examples": None if synthetic else 1500},
+        "teacher": {"epochs": 3.0, "learning_rate": 2e-4, "batch_size": 16, "max_train_examples": None if synthetic else 1500},
         "measure": {"iterations": 50, "seconds": 2.0, "throughput_batch": 16},
-        "trial_finetune_steps": 60,
+        "trial_finetune_steps": 120,
     }
 
 

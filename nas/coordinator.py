@@ -290,7 +290,8 @@ class Coordinator:
             if cancel.is_set():
                 for ref, (trial, _) in inflight.items():
                     ray.cancel(ref, force=True)
-                    self._record_failure(job_id, study, trial, "cancelled")
+                    if not self._stopping.is_set():  # on shutdown they stay RUNNING: a restart re-runs them
+                        self._record_failure(job_id, study, trial, "cancelled")
                 return
             out_of_time = deadline is not None and time.monotonic() > deadline
             while not out_of_time and len(inflight) < concurrent and finished + len(inflight) < spec.budget.trials:

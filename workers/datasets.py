@@ -52,3 +52,17 @@ def _train(key: tuple[str, float, int], limit: int | None, tok_dir: str, seq: in
 
 def train_features(path: str, limit: int | None, tokenizer_dir: str | Path, seq: int, stride: int) -> TrainFeatures:
     return _train(_key(path), limit, str(tokenizer_dir), seq, stride)
+
+
+_SOFT_TARGETS: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+
+
+def teacher_soft_targets(teacher: Any, teacher_dir: str, path: str, seq: int, stride: int) -> tuple[Any, Any]:
+    """Teacher logits on the train windows, once per worker process and (teacher, data, windowing)."""
+    from search_spaces.bert.training import teacher_logits
+
+    key = (str(teacher_dir), _key(path), seq, stride)
+    if key not in _SOFT_TARGETS:
+        _SOFT_TARGETS.clear()  # one teacher at a time is what a worker serves
+        _SOFT_TARGETS[key] = teacher_logits(teacher, train_features(path, None, teacher_dir, seq, stride))
+    return _SOFT_TARGETS[key]

@@ -83,12 +83,13 @@ def _distil(student: Any, teacher: Any, req: TrialRequest) -> None:
     from search_spaces.bert.training import TrainSettings, train_qa
 
     feats = datasets.train_features(req.train_file, None, req.teacher_dir, req.max_seq_length, req.doc_stride)
+    soft = datasets.teacher_soft_targets(teacher, req.teacher_dir, req.train_file, req.max_seq_length, req.doc_stride)
     from workers.targets import has_fast_bf16
 
     settings = TrainSettings(
-        max_steps=req.finetune_steps, learning_rate=1e-4, warmup_ratio=0.1, seed=req.seed, bf16=has_fast_bf16()
+        max_steps=req.finetune_steps, learning_rate=3e-4, warmup_ratio=0.1, seed=req.seed, bf16=has_fast_bf16()
     )
-    train_qa(student, feats, settings, teacher=teacher)
+    train_qa(student, feats, settings, soft_targets=soft)
 
 
 def model_card(req: TrialRequest, result: TrialResult, config: dict[str, Any], precision: str) -> dict[str, Any]:

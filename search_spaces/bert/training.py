@@ -64,17 +64,19 @@ def train_qa(
     features: TrainFeatures,
     settings: TrainSettings,
     *,
-    teacher: nn.Module | None = None,
+    soft_targets: tuple[np.ndarray, np.ndarray] | None = None,
     device: str = "cpu",
     on_step: Callable[[int, int, float], None] | None = None,
 ) -> TrainStats:
-    """Fine-tune ``model`` in place with AdamW, linear warm-up then linear decay, gradient clipping."""
+    """Fine-tune ``model`` in place with AdamW, linear warm-up then linear decay, gradient clipping.
+
+    ``soft_targets`` are the teacher's (start, end) logits for every feature, computed once
+    (``teacher_logits``): distillation then costs no teacher forward pass per step.
+    """
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     steps = total_steps(len(features), settings)
     model.to(device).train()
-    if teacher is not None:
-        teacher.to(device).eval()
     no_decay = ("bias", "LayerNorm.weight")
     groups = [
         {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": settings.weight_decay},
@@ -92,6 +94,8 @@ def train_qa(
         "start_positions": features.start_positions,
         "end_positions": features.end_positions,
     }
+    if soft_targets is not None:
+        arrays["teacher_start"], arrays["teacher_end"] = soft_targets
     began = time.perf_counter()
     step, seen, loss_value = 0, 0, float("nan")
     while step < steps:
@@ -105,14 +109,11 @@ def train_qa(
             with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=settings.bf16):
                 out = model(**inputs)
                 start_logits, end_logits = out.start_logits.float(), out.end_logits.float()
-                if teacher is not None:
-                    with torch.no_grad():
-                        t_out = teacher(**inputs)
             loss = _qa_loss(start_logits, end_logits, batch)
-            if teacher is not None:
+            if soft_targets is not None:
                 kd = (
-                    _kd_loss(start_logits, t_out.start_logits.float(), settings.distill_temperature)
-                    + _kd_loss(end_logits, t_out.end_logits.float(), settings.distill_temperature)
+                    _kd_loss(start_logits, batch["teacher_start"], settings.distill_temperature)
+                    + _kd_loss(end_logits, batch["teacher_end"], settings.distill_temperature)
                 ) / 2
                 loss = (1 - settings.distill_alpha) * loss + settings.distill_alpha * kd
             optimizer.zero_grad(set_to_none=True)
@@ -127,3 +128,20 @@ def train_qa(
                 on_step(step, steps, loss_value)
     model.eval()
     return TrainStats(steps=step, examples_seen=seen, final_loss=loss_value, seconds=time.perf_counter() - began)
+
+
+def teacher_logits(teacher: nn.Module, features: TrainFeatures, *, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """The teacher's start/end logits on every training window (eval mode: deterministic, FP32)."""
+    teacher.eval()
+    starts, ends = [], []
+    with torch.no_grad():
+        for lo in range(0, len(features), batch_size):
+            sl = slice(lo, lo + batch_size)
+            out = teacher(
+                input_ids=torch.from_numpy(features.input_ids[sl]),
+                attention_mask=torch.from_numpy(features.attention_mask[sl]),
+                token_type_ids=torch.from_numpy(features.token_type_ids[sl]),
+            )
+            starts.append(out.start_logits.float().numpy())
+            ends.append(out.end_logits.float().numpy())
+    return np.concatenate(starts), np.concatenate(ends)

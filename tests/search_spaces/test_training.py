@@ -7,7 +7,7 @@ import torch
 import transformers
 
 from nas.data.features import TrainFeatures
-from search_spaces.bert.training import TrainSettings, total_steps, train_qa
+from search_spaces.bert.training import TrainSettings, teacher_logits, total_steps, train_qa
 
 
 def _features(n: int = 64, seq: int = 16) -> TrainFeatures:
@@ -44,5 +44,7 @@ def test_loss_falls_and_distillation_runs() -> None:
     assert stats.steps == 60 and not model.training
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
     student = _model()
-    kd = train_qa(student, feats, TrainSettings(max_steps=5, batch_size=16, bf16=True), teacher=model)
+    soft = teacher_logits(model, feats)
+    assert soft[0].shape == feats.input_ids.shape
+    kd = train_qa(student, feats, TrainSettings(max_steps=5, batch_size=16, bf16=True), soft_targets=soft)
     assert kd.steps == 5 and np.isfinite(kd.final_loss)
