@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import traceback
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,8 @@ class Coordinator:
             log.debug("%s", traceback.format_exc())
 
     def _request(self, job_id: str, spec: JobSpec, teacher_dir: str, number: int, subnet: SubnetConfig, out: Path) -> TrialRequest:
+        from nas.data.sources import resolve_data_file
+
         with self.sessions() as s:
             synthetic = repo.get_job(s, job_id).synthetic_data  # type: ignore[union-attr]
         return TrialRequest(
@@ -170,8 +173,8 @@ class Coordinator:
             trial_number=number,
             subnet=subnet,
             teacher_dir=teacher_dir,
-            train_file=spec.task.train_file,
-            eval_file=spec.task.eval_file,
+            train_file=resolve_data_file(spec.task.train_file, role="train", cache_dir=self.settings.data_dir / "datasets"),
+            eval_file=resolve_data_file(spec.task.eval_file, role="eval", cache_dir=self.settings.data_dir / "datasets"),
             max_seq_length=spec.task.max_seq_length,
             doc_stride=spec.task.doc_stride,
             max_eval_examples=spec.task.max_eval_examples,
@@ -184,6 +187,10 @@ class Coordinator:
             measure_seconds=spec.measure.seconds,
             throughput_batch=spec.measure.throughput_batch,
             seed=spec.seed,
+            quant_max_f1_drop=spec.quantization.max_f1_drop,
+            quant_smooth_quant=spec.quantization.smooth_quant,
+            quant_preset=spec.quantization.preset,
+            quant_subset_size=spec.quantization.subset_size,
         )
 
     def _task_cpus(self, concurrent: int) -> float:
@@ -268,7 +275,9 @@ class Coordinator:
             sampler=make_sampler(spec.sampler, seed=spec.seed),
             load_if_exists=True,
         )
-        study.set_metric_names(objective_names(spec.targets))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(objective_names(spec.targets))
         study.set_user_attr("hwnas:job_id", job_id)
         self._fail_stale(job_id, study)
         seen: dict[str, TrialResult] = {}

@@ -1,0 +1,61 @@
+"""Server-sent events: the append-only event table streamed, resumable with ``Last-Event-ID``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import AsyncIterator
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from nas.store.models import Event
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+POLL_S = 0.5
+HEARTBEAT_S = 15.0
+
+
+def _read(sessions, after: int, job_id: str | None, limit: int = 500) -> list[Event]:  # type: ignore[no-untyped-def]
+    with sessions() as s:
+        q = select(Event).where(Event.id > after).order_by(Event.id).limit(limit)
+        if job_id:
+            q = q.where(Event.job_id == job_id)
+        return list(s.scalars(q))
+
+
+def format_event(e: Event) -> str:
+    data = {"job_id": e.job_id, "kind": e.kind, "at": e.created_at.isoformat(), **e.payload}
+    return f"id: {e.id}\nevent: {e.kind}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+@router.get("/events", response_class=StreamingResponse)
+async def events(
+    request: Request,
+    job_id: str | None = Query(None, max_length=64),
+    last_event_id: int | None = Header(None, alias="Last-Event-ID", ge=0),
+) -> StreamingResponse:
+    """``text/event-stream`` of job and trial changes; reconnect with ``Last-Event-ID`` to resume."""
+    sessions = request.app.state.sessions
+
+    async def stream() -> AsyncIterator[str]:
+        after = last_event_id or 0
+        idle = 0.0
+        yield "retry: 2000\n\n"
+        while not await request.is_disconnected():
+            batch = await run_in_threadpool(_read, sessions, after, job_id)
+            for e in batch:
+                after = e.id
+                yield format_event(e)
+            if batch:
+                idle = 0.0
+                continue
+            await asyncio.sleep(POLL_S)
+            idle += POLL_S
+            if idle >= HEARTBEAT_S:
+                idle = 0.0
+                yield ": keep-alive\n\n"
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
