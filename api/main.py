@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from fastapi import FastAPI
 
+from api.security import BodySizeLimit
 from nas.config import Settings
+
+log = logging.getLogger("hwnas")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,6 +28,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(url)
         app.state.settings = settings
         app.state.sessions = session_factory(engine)
+        if not settings.auth_required():
+            log.warning(
+                "hwnas API is OPEN: no token is needed on %s (set HWNAS_AUTH=required and create tokens "
+                "with `hwnas token create`)",
+                settings.host,
+            )
         app.state.coordinator = Coordinator(settings, app.state.sessions)
         app.state.coordinator.start()
         try:
@@ -32,9 +42,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.coordinator.stop()
             engine.dispose()
 
-    from api.routes import health, jobs
+    from api.routes import events, health, jobs, targets
 
     app = FastAPI(title="hwnas", version="0.1.0", lifespan=lifespan, description=__doc__)
-    app.include_router(jobs.router)
-    app.include_router(health.router)
+    app.state.settings = settings
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    for module in (jobs, events, targets, health):
+        app.include_router(module.router)
     return app

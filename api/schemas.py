@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _FromORM(BaseModel):
@@ -58,6 +58,8 @@ class Progress(BaseModel):
     completed: int
     failed: int
     running: int
+    elapsed_s: float | None
+    timeout_s: float | None
 
 
 class JobOut(_FromORM):
@@ -83,9 +85,16 @@ class JobCreated(BaseModel):
     url: str
 
 
+class Constraint(BaseModel):
+    min_f1: float | None = None
+    max_latency_ms: float | None = None
+
+
 class ParetoOut(BaseModel):
     job_id: str
     target: str
     objectives: list[str]
     trials: list[TrialOut]
     baselines: list[BaselineOut]
+    constraint: Constraint
+    best: TrialOut | None = Field(None, description="fastest front member meeting the constraint (most accurate if only a latency cap is given)")

@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     port: int = 8000
     max_concurrent_trials: int = Field(default=1, ge=1, description="trials in flight per job")
     trial_max_retries: int = Field(default=1, ge=0, description="Ray retries of a trial whose worker died")
+    auth: str = Field(
+        default="auto",
+        pattern="^(auto|required|open)$",
+        description="required: every /api/v1 call needs a token; open: none; auto: required unless bound to loopback",
+    )
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, description="larger request bodies get 413")
     data_roots: list[Path] = Field(
         default_factory=list,
         description="directories job specs may read SQuAD files from (empty: any readable path)",
@@ -32,6 +38,11 @@ class Settings(BaseSettings):
         if self.db_url:
             return self.db_url
         return f"sqlite:///{(self.data_dir / 'hwnas.db').resolve()}"
+
+    def auth_required(self) -> bool:
+        if self.auth == "auto":
+            return self.host not in ("127.0.0.1", "localhost", "::1")
+        return self.auth == "required"
 
     @property
     def artifacts_dir(self) -> Path:

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from api.security import ReadAccess
 from nas.store.models import Event
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
@@ -31,7 +32,7 @@ def format_event(e: Event) -> str:
     return f"id: {e.id}\nevent: {e.kind}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
-@router.get("/events", response_class=StreamingResponse)
+@router.get("/events", response_class=StreamingResponse, dependencies=[ReadAccess])
 async def events(
     request: Request,
     job_id: str | None = Query(None, max_length=64),

@@ -1,16 +1,59 @@
-"""Liveness and readiness."""
+"""Liveness, readiness, Prometheus metrics and the live Ray nodes."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from sqlalchemy import text
+from typing import Any
 
-from api.deps import SessionDep
+from fastapi import APIRouter, HTTPException, status
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import func, select, text
 
-router = APIRouter(prefix="/api/v1", tags=["health"])
+from api.deps import CoordinatorDep, SessionDep
+from api.security import ReadAccess
+from nas.store.models import Job, Trial
+
+router = APIRouter(prefix="/api/v1", tags=["service"])
 
 
 @router.get("/health")
-def health(session: SessionDep) -> dict[str, str]:
-    session.execute(text("SELECT 1"))
+def health() -> dict[str, str]:
+    """The process answers."""
     return {"status": "ok"}
+
+
+@router.get("/ready")
+def ready(session: SessionDep, coordinator: CoordinatorDep) -> dict[str, Any]:
+    """The database answers and the coordinator is connected to Ray: 503 otherwise."""
+    import ray
+
+    try:
+        session.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"database unavailable: {exc}") from exc
+    if not ray.is_initialized():
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "not connected to Ray")
+    return {"status": "ready", "ray_nodes": len(coordinator.nodes())}
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(session: SessionDep) -> str:
+    """Prometheus text format: jobs by status, trials by state, trials waiting for or in measurement."""
+    lines = ["# HELP hwnas_jobs Jobs by status.", "# TYPE hwnas_jobs gauge"]
+    for st, n in session.execute(select(Job.status, func.count()).group_by(Job.status)):
+        lines.append(f'hwnas_jobs{{status="{st}"}} {n}')
+    lines += ["# HELP hwnas_trials Trials by state.", "# TYPE hwnas_trials gauge"]
+    states = dict(session.execute(select(Trial.state, func.count()).group_by(Trial.state)).all())
+    for st, n in states.items():
+        lines.append(f'hwnas_trials{{state="{st}"}} {n}')
+    lines += [
+        "# HELP hwnas_measurement_queue Trials dispatched and not finished (each ends in a measurement).",
+        "# TYPE hwnas_measurement_queue gauge",
+        f"hwnas_measurement_queue {states.get('running', 0)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@router.get("/workers", dependencies=[ReadAccess])
+def workers(coordinator: CoordinatorDep) -> list[dict[str, Any]]:
+    """Live Ray nodes and the hardware targets each serves."""
+    return coordinator.nodes()

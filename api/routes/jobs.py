@@ -1,23 +1,27 @@
-"""/api/v1/jobs: submit, read, cancel; trials, Pareto fronts and model downloads."""
+"""/api/v1/jobs: submit, list, read, cancel, delete; trials, Pareto fronts and model downloads."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse
 
 from api.deps import CoordinatorDep, SessionDep, SettingsDep
-from api.schemas import BaselineOut, JobCreated, JobOut, ParetoOut, Progress, TrialOut
+from api.schemas import BaselineOut, Constraint, JobCreated, JobOut, ParetoOut, Progress, TrialOut
+from api.security import ReadAccess, WriteAccess
 from nas.artifacts import ArtifactError, model_zip
 from nas.pareto import pareto_keys
 from nas.spec import JobSpec
 from nas.store import repo
-from nas.store.models import Job
+from nas.store.models import Job, Trial, utcnow
 from nas.validation import SpecError, validate_job
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+SORT_KEYS = ("number", "f1", "exact_match", "parameters", "ir_size_bytes", "p50_ms", "p90_ms", "p99_ms", "throughput_sps")
+SortKey = Literal[SORT_KEYS + tuple(f"-{k}" for k in SORT_KEYS)]  # type: ignore[valid-type]
 
 
 def _job_or_404(session, job_id: str) -> Job:  # type: ignore[no-untyped-def]
@@ -29,21 +33,27 @@ def _job_or_404(session, job_id: str) -> Job:  # type: ignore[no-untyped-def]
 
 def _job_out(session, job: Job) -> JobOut:  # type: ignore[no-untyped-def]
     counts = repo.count_trials(session, job.id)
+    end = job.finished_at or (utcnow() if job.started_at else None)
+    started = job.started_at
+    if started is not None and end is not None and started.tzinfo is None:
+        end = end.replace(tzinfo=None)
     return JobOut.model_validate(
         {
-            **{c: getattr(job, c) for c in JobOut.model_fields if hasattr(job, c) and c not in ("progress", "baselines")},
+            **{c: getattr(job, c) for c in JobOut.model_fields if c not in ("progress", "baselines")},
             "progress": Progress(
                 trials_budget=job.spec["budget"]["trials"],
                 completed=counts.get("completed", 0),
                 failed=counts.get("failed", 0),
                 running=counts.get("running", 0),
+                elapsed_s=(end - started).total_seconds() if started is not None and end is not None else None,
+                timeout_s=job.spec["budget"].get("timeout_s"),
             ),
             "baselines": [BaselineOut.model_validate(b) for b in repo.baselines_of(session, job.id)],
         }
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobCreated)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobCreated, dependencies=[WriteAccess])
 def create_job(spec: JobSpec, request: Request, session: SessionDep, settings: SettingsDep, coordinator: CoordinatorDep) -> JobCreated:
     try:
         synthetic = validate_job(spec, settings)
@@ -59,22 +69,22 @@ def create_job(spec: JobSpec, request: Request, session: SessionDep, settings: S
     return JobCreated(id=job_id, status="queued", url=str(request.url_for("get_job", job_id=job_id)))
 
 
-@router.get("", response_model=list[JobOut])
+@router.get("", response_model=list[JobOut], dependencies=[ReadAccess])
 def list_jobs(
     session: SessionDep,
-    status_: str | None = Query(None, alias="status"),
+    status_: Literal["queued", "running", "completed", "failed", "cancelled"] | None = Query(None, alias="status"),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=10_000_000),
 ) -> list[JobOut]:
     return [_job_out(session, j) for j in repo.list_jobs(session, status=status_, limit=limit, offset=offset)]
 
 
-@router.get("/{job_id}", response_model=JobOut)
+@router.get("/{job_id}", response_model=JobOut, dependencies=[ReadAccess])
 def get_job(job_id: str, session: SessionDep) -> JobOut:
     return _job_out(session, _job_or_404(session, job_id))
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut)
+@router.post("/{job_id}/cancel", response_model=JobOut, dependencies=[WriteAccess])
 def cancel_job(job_id: str, session: SessionDep, coordinator: CoordinatorDep) -> JobOut:
     job = _job_or_404(session, job_id)
     if job.status in repo.TERMINAL:
@@ -82,20 +92,56 @@ def cancel_job(job_id: str, session: SessionDep, coordinator: CoordinatorDep) ->
     coordinator.cancel(job_id)
     if not coordinator.is_running(job_id):
         with session.begin():
-            repo.update_job(session, job_id, status="cancelled")
-    session.refresh(job)
-    return _job_out(session, job)
+            repo.update_job(session, job_id, status="cancelled", finished_at=utcnow())
+    session.expire_all()
+    return _job_out(session, _job_or_404(session, job_id))
 
 
-@router.get("/{job_id}/trials", response_model=list[TrialOut])
+@router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[WriteAccess])
+def delete_job(job_id: str, session: SessionDep, settings: SettingsDep, coordinator: CoordinatorDep) -> Response:
+    """Delete a finished job: its rows, its Optuna study and its artifacts. A live job must be cancelled first."""
+    job = _job_or_404(session, job_id)
+    if job.status not in repo.TERMINAL or coordinator.is_running(job_id):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is {job.status}: cancel it before deleting")
+    study_name = job.study_name
+    with session.begin():
+        session.delete(job)
+    coordinator.delete_study(study_name)
+    shutil.rmtree(settings.artifacts_dir / job_id, ignore_errors=True)  # job_id came from the store, not the URL
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _metric(t: Trial, key: str, target: str | None) -> float:
+    if key in ("p50_ms", "p90_ms", "p99_ms", "throughput_sps"):
+        for m in t.measurements:
+            if m.precision == "int8" and (target is None or m.target == target):
+                return getattr(m, key)
+        return float("nan")
+    value = getattr(t, key)
+    return float("nan") if value is None else float(value)
+
+
+@router.get("/{job_id}/trials", response_model=list[TrialOut], dependencies=[ReadAccess])
 def list_trials(
-    job_id: str, session: SessionDep, state: Literal["running", "completed", "failed"] | None = None
+    job_id: str,
+    session: SessionDep,
+    state: Literal["running", "completed", "failed"] | None = None,
+    target: str | None = Query(None, max_length=64, description="only trials measured on this target"),
+    sort: SortKey = Query("number", description="a metric, '-' prefix for descending"),  # type: ignore[valid-type]
+    limit: int = Query(1000, ge=1, le=10_000),
+    offset: int = Query(0, ge=0),
 ) -> list[TrialOut]:
     _job_or_404(session, job_id)
-    return [TrialOut.model_validate(t) for t in repo.trials_of(session, job_id, state=state)]
+    trials = list(repo.trials_of(session, job_id, state=state))
+    if target is not None:
+        trials = [t for t in trials if any(m.target == target for m in t.measurements)]
+    key, reverse = sort.lstrip("-"), sort.startswith("-")
+    # NaN (unmeasured) sorts last in either direction
+    trials.sort(key=lambda t: (_metric(t, key, target) != _metric(t, key, target), _metric(t, key, target) * (-1 if reverse else 1)))
+    return [TrialOut.model_validate(t) for t in trials[offset : offset + limit]]
 
 
-@router.get("/{job_id}/trials/{number}", response_model=TrialOut)
+@router.get("/{job_id}/trials/{number}", response_model=TrialOut, dependencies=[ReadAccess])
 def get_trial(job_id: str, number: int, session: SessionDep) -> TrialOut:
     trial = repo.get_trial(session, job_id, number)
     if trial is None:
@@ -103,32 +149,46 @@ def get_trial(job_id: str, number: int, session: SessionDep) -> TrialOut:
     return TrialOut.model_validate(trial)
 
 
-@router.get("/{job_id}/pareto", response_model=ParetoOut)
-def pareto(job_id: str, session: SessionDep, target: str = "native") -> ParetoOut:
-    """Non-dominated completed trials for one target: maximise INT8 F1, minimise p90 latency."""
+@router.get("/{job_id}/pareto", response_model=ParetoOut, dependencies=[ReadAccess])
+def pareto(
+    job_id: str,
+    session: SessionDep,
+    target: str = Query("native", max_length=64),
+    min_f1: float | None = Query(None, ge=0, le=100),
+    max_latency_ms: float | None = Query(None, gt=0),
+) -> ParetoOut:
+    """Non-dominated completed trials for one target (maximise INT8 F1, minimise p90 latency),
+    fastest first, with the baselines and the best trial under the given constraint."""
     job = _job_or_404(session, job_id)
     if target not in job.spec["targets"]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"target {target!r} is not one of {job.spec['targets']}")
     trials = {t.number: t for t in repo.trials_of(session, job_id, state="completed")}
+    latency: dict[int, float] = {}
     points = []
     for number, t in trials.items():
         for m in t.measurements:
             if m.target == target and m.precision == "int8" and t.f1 is not None:
+                latency[number] = m.p90_ms
                 points.append((number, (t.f1, m.p90_ms)))
-    front = pareto_keys(points, ["maximize", "minimize"])
-    latency = dict((n, v[1]) for n, v in points)
-    ordered = sorted(front, key=lambda n: latency[n])
+    front = sorted(pareto_keys(points, ["maximize", "minimize"]), key=lambda n: latency[n])  # type: ignore[arg-type, index]
+    ok = [n for n in front if (min_f1 is None or trials[n].f1 >= min_f1) and (max_latency_ms is None or latency[n] <= max_latency_ms)]  # type: ignore[index, operator]
+    best = None
+    if ok and (min_f1 is not None or max_latency_ms is not None):
+        best = ok[0] if min_f1 is not None else max(ok, key=lambda n: trials[n].f1)  # type: ignore[index, arg-type, return-value]
     return ParetoOut(
         job_id=job_id,
         target=target,
         objectives=["maximize f1", "minimize p90_ms"],
-        trials=[TrialOut.model_validate(trials[n]) for n in ordered],
+        trials=[TrialOut.model_validate(trials[n]) for n in front],  # type: ignore[index]
         baselines=[BaselineOut.model_validate(b) for b in repo.baselines_of(session, job_id)],
+        constraint=Constraint(min_f1=min_f1, max_latency_ms=max_latency_ms),
+        best=TrialOut.model_validate(trials[best]) if best is not None else None,
     )
 
 
-@router.get("/{job_id}/trials/{number}/model", response_class=FileResponse)
+@router.get("/{job_id}/trials/{number}/model", response_class=FileResponse, dependencies=[ReadAccess])
 def download_model(job_id: str, number: int, session: SessionDep, settings: SettingsDep) -> FileResponse:
+    """The trial's INT8 OpenVINO IR as a zip (optimum-intel layout plus model_card.json)."""
     trial = repo.get_trial(session, job_id, number)
     if trial is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} has no trial {number}")

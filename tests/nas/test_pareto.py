@@ -10,3 +10,14 @@ def test_front_keeps_only_non_dominated_points() -> None:
 def test_empty_and_single() -> None:
     assert pareto_keys([], ["maximize", "minimize"]) == []
     assert pareto_keys([(1, (0.0, 1.0))], ["maximize", "minimize"]) == [1]
+
+
+def test_fast_path_agrees_with_optunas_public_best_trials() -> None:
+    import numpy as np
+
+    from nas.pareto import _public_front, pareto_mask
+
+    rng = np.random.default_rng(0)
+    values = np.column_stack([rng.uniform(0, 100, 300).round(1), rng.uniform(1, 10, 300).round(2)])
+    dirs = ["maximize", "minimize"]
+    assert (pareto_mask(values, dirs) == _public_front(values, dirs)).all()

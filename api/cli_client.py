@@ -1,0 +1,208 @@
+"""CLI commands that talk to a running service through ``api.client.HwnasClient``.
+
+Every command takes ``--server`` and ``--token`` (defaults from ``HWNAS_SERVER`` / ``HWNAS_TOKEN``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from api.client import TERMINAL, ApiError, HwnasClient
+
+console = Console()
+
+
+def _client(args: argparse.Namespace) -> HwnasClient:
+    return HwnasClient(args.server, token=args.token)
+
+
+def _arch(config: dict[str, Any]) -> str:
+    return f"{len(config['layers'])}L/{config['heads'][0]}H/{config['ffn'][0]}"
+
+
+def _int8(t: dict[str, Any], target: str | None = None) -> dict[str, Any] | None:
+    return next((m for m in t["measurements"] if m["precision"] == "int8" and (target is None or m["target"] == target)), None)
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        jobs = c.jobs(status=args.status, limit=args.limit)
+    table = Table("id", "name", "status", "stage", "trials", "created")
+    for j in jobs:
+        p = j["progress"]
+        table.add_row(j["id"], j["name"] or "", j["status"], j["stage"], f"{p['completed'] + p['failed']}/{p['trials_budget']}", j["created_at"][:19])
+    console.print(table)
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        job = c.cancel(args.job_id)
+    console.print(f"job {args.job_id}: {job['status']}")
+    return 0
+
+
+def pareto_table(front: dict[str, Any]) -> Table:
+    table = Table("model", "F1", "EM", "p90 ms", "samples/s", "params", title=f"Pareto front, target {front['target']}")
+    for b in front["baselines"]:
+        m = _int8(b, front["target"]) or next(iter(b["measurements"]), None)
+        if m:
+            table.add_row(f"teacher {b['precision'].upper()}", f"{b['f1']:.1f}", f"{b['exact_match']:.1f}", f"{m['p90_ms']:.2f}", f"{m['throughput_sps']:.0f}", f"{b['parameters']:,}")
+    for t in front["trials"]:
+        m = _int8(t, front["target"])
+        table.add_row(f"trial {t['number']} ({_arch(t['config'])})", f"{t['f1']:.1f}", f"{t['exact_match']:.1f}", f"{m['p90_ms']:.2f}", f"{m['throughput_sps']:.0f}", f"{t['parameters']:,}")  # type: ignore[index]
+    return table
+
+
+def cmd_pareto(args: argparse.Namespace) -> int:
+    constraints = {k: v for k, v in (("min_f1", args.min_f1), ("max_latency_ms", args.max_latency_ms)) if v is not None}
+    with _client(args) as c:
+        front = c.pareto(args.job_id, args.target, **constraints)
+    console.print(pareto_table(front))
+    if front["best"]:
+        console.print(f"best under the constraint: trial {front['best']['number']}")
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        number = args.trial
+        if number is None:
+            front = c.pareto(args.job_id, args.target, **({"min_f1": args.min_f1} if args.min_f1 is not None else {}))
+            if args.min_f1 is not None:
+                chosen = front["best"]
+            else:
+                chosen = max(front["trials"], key=lambda t: t["f1"], default=None)
+            if chosen is None:
+                console.print("[red]no completed trial meets the constraint[/red]")
+                return 1
+            number = chosen["number"]
+        out = Path(args.output)
+        dest = out / f"hwnas-{args.job_id[:8]}-trial{number}-int8.zip" if out.is_dir() or not out.suffix else out
+        path, digest = c.download(args.job_id, number, dest)
+    console.print(f"trial {number} -> {path} (sha256 {digest})")
+    return 0
+
+
+def _watch_view(job: dict[str, Any], trials: list[dict[str, Any]]) -> Group:
+    p = job["progress"]
+    done = p["completed"] + p["failed"]
+    eta = ""
+    if p["elapsed_s"] and done and job["stage"] == "search" and done < p["trials_budget"]:
+        eta = f", ETA {p['elapsed_s'] / done * (p['trials_budget'] - done):.0f} s"
+    head = f"job {job['id']} [{job['status']}] stage {job['stage']}: {done}/{p['trials_budget']} trials, {p['failed']} failed{eta}"
+    table = Table("target", "best trial", "arch", "F1", "p90 ms", "samples/s", title="current best per target (highest INT8 F1)")
+    for target in job["spec"]["targets"]:
+        scored = [(t, _int8(t, target)) for t in trials if t["state"] == "completed"]
+        scored = [(t, m) for t, m in scored if m]
+        if scored:
+            t, m = max(scored, key=lambda tm: (tm[0]["f1"], -tm[1]["p90_ms"]))
+            table.add_row(target, str(t["number"]), _arch(t["config"]), f"{t['f1']:.1f}", f"{m['p90_ms']:.2f}", f"{m['throughput_sps']:.0f}")
+    failures = [f"trial {t['number']}: {t['error']}" for t in trials if t["state"] == "failed"][-3:]
+    return Group(head, table, *failures)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Live view driven by the server's event stream (no polling loop)."""
+    with _client(args) as c, Live(console=console, auto_refresh=False) as live:
+        changed = threading.Event()
+        changed.set()
+
+        def listen() -> None:
+            try:
+                for _ in c.events(args.job_id):
+                    changed.set()
+            except Exception:  # stream closed: the main loop notices the job state
+                changed.set()
+
+        threading.Thread(target=listen, daemon=True).start()
+        with HwnasClient(args.server, token=args.token) as reader:
+            while True:
+                changed.wait(timeout=10)
+                changed.clear()
+                job = reader.job(args.job_id)
+                live.update(_watch_view(job, reader.trials(args.job_id)), refresh=True)
+                if job["status"] in TERMINAL:
+                    break
+                time.sleep(0.2)  # coalesce bursts of events
+    return 0 if job["status"] == "completed" else 1
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Create a token directly in the service database (run where the database is reachable)."""
+    from nas.config import Settings
+    from nas.store.db import make_engine, session_factory, upgrade
+    from nas.store.tokens import create_token
+
+    settings = Settings(**({"db_url": args.db} if args.db else {}), **({"data_dir": args.data_dir} if args.data_dir else {}))
+    url = settings.resolved_db_url()
+    upgrade(url)
+    with session_factory(make_engine(url)).begin() as s:
+        token = create_token(s, scope=args.scope, name=args.name or "")
+    console.print(token, highlight=False)
+    console.print(f"[dim]{args.scope} token; it is shown once and stored only as a hash[/dim]", highlight=False)
+    return 0
+
+
+def add_client_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--server", default=os.environ.get("HWNAS_SERVER", "http://127.0.0.1:8000"))
+        p.add_argument("--token", default=os.environ.get("HWNAS_TOKEN"))
+        return p
+
+    p = common(sub.add_parser("jobs", help="list jobs"))
+    p.add_argument("--status")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_jobs)
+
+    p = common(sub.add_parser("watch", help="follow a job live"))
+    p.add_argument("job_id")
+    p.set_defaults(func=cmd_watch)
+
+    p = common(sub.add_parser("pareto", help="show a job's Pareto front for a target"))
+    p.add_argument("job_id")
+    p.add_argument("--target", default="native")
+    p.add_argument("--min-f1", type=float)
+    p.add_argument("--max-latency-ms", type=float)
+    p.set_defaults(func=cmd_pareto)
+
+    p = common(sub.add_parser("download", help="download a trial's INT8 model zip"))
+    p.add_argument("job_id")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--trial", type=int)
+    which.add_argument("--best", action="store_true", help="the fastest front member with F1 >= --min-f1 (else the most accurate)")
+    p.add_argument("--target", default="native")
+    p.add_argument("--min-f1", type=float)
+    p.add_argument("-o", "--output", default=".")
+    p.set_defaults(func=cmd_download)
+
+    p = common(sub.add_parser("cancel", help="cancel a job"))
+    p.add_argument("job_id")
+    p.set_defaults(func=cmd_cancel)
+
+    token = sub.add_parser("token", help="manage API tokens")
+    tsub = token.add_subparsers(dest="token_command", required=True)
+    p = tsub.add_parser("create", help="create a token (printed once)")
+    p.add_argument("--scope", choices=["read", "write"], required=True)
+    p.add_argument("--name")
+    p.add_argument("--db", help="SQLAlchemy URL of the service database")
+    p.add_argument("--data-dir", type=Path)
+    p.set_defaults(func=cmd_token)
+
+
+def run_client_command(func, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    """API errors become one red line and exit code 1, not a traceback."""
+    try:
+        return int(func(args) or 0)
+    except ApiError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 1
