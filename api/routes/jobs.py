@@ -91,8 +91,8 @@ def cancel_job(job_id: str, session: SessionDep, coordinator: CoordinatorDep) ->
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is already {job.status}")
     coordinator.cancel(job_id)
     if not coordinator.is_running(job_id):
-        with session.begin():
-            repo.update_job(session, job_id, status="cancelled", finished_at=utcnow())
+        repo.update_job(session, job_id, status="cancelled", finished_at=utcnow())
+        session.commit()
     session.expire_all()
     return _job_out(session, _job_or_404(session, job_id))
 
@@ -104,8 +104,8 @@ def delete_job(job_id: str, session: SessionDep, settings: SettingsDep, coordina
     if job.status not in repo.TERMINAL or coordinator.is_running(job_id):
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is {job.status}: cancel it before deleting")
     study_name = job.study_name
-    with session.begin():
-        session.delete(job)
+    session.delete(job)
+    session.commit()
     coordinator.delete_study(study_name)
     shutil.rmtree(settings.artifacts_dir / job_id, ignore_errors=True)  # job_id came from the store, not the URL
     return Response(status_code=status.HTTP_204_NO_CONTENT)

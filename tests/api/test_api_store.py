@@ -1,0 +1,191 @@
+"""The real HTTP app (uvicorn + httpx) over both stores: one test class, SQLite and PostgreSQL.
+
+The job rows are seeded through the store's own functions (what the coordinator writes),
+so these tests exercise reads, filters, fronts, deletion, events and security quickly;
+tests/test_loop_*.py run the real search end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from api.client import ApiError, HwnasClient
+from api.server import ServiceThread, free_port
+from nas.config import Settings
+from nas.store import repo
+from nas.store.db import make_engine, session_factory, upgrade
+from nas.store.tokens import create_token
+from nas.types import Measurement, SubnetConfig, TrialResult
+from tests.helpers import dominated
+from tests.store.conftest import _drop, _pg_database
+
+N_TRIALS = 30
+
+
+def _seed(url: str, artifacts: Path, job_id: str, *, status: str = "completed") -> dict[int, tuple[float, float]]:
+    """A finished job with trials, baselines and one artifact directory, written as the coordinator does."""
+    upgrade(url)
+    sessions = session_factory(make_engine(url))
+    rng = np.random.default_rng(0)
+    points: dict[int, tuple[float, float]] = {}
+    spec = {"name": "seeded", "targets": ["native", "icelake"], "budget": {"trials": N_TRIALS}}
+    with sessions.begin() as s:
+        repo.create_job(s, job_id=job_id, spec=spec, synthetic=False)
+        repo.update_job(s, job_id, status=status, stage="done")
+    art = artifacts / job_id / "trial-0"
+    art.mkdir(parents=True)
+    for name in ("openvino_model.xml", "openvino_model.bin", "config.json", "model_card.json"):
+        (art / name).write_text(name)
+    for n in range(N_TRIALS):
+        sub = SubnetConfig((0, 1), (2, 2), (32 * (n + 1),) * 2)
+        with sessions.begin() as s:
+            repo.start_trial(s, job_id, number=n, optuna_trial_id=n, config=sub.to_dict())
+        if n % 7 == 6:
+            with sessions.begin() as s:
+                repo.fail_trial(s, job_id, n, "RuntimeError: compile failed")
+            continue
+        f1, p90 = float(rng.uniform(20, 90)), float(rng.uniform(1, 10))
+        points[n] = (f1, p90)
+        ms = tuple(
+            Measurement(t, "int8", 128, 1, p90 * k * 0.8, p90 * k, p90 * k * 1.1, 100, 16, 1000 / (p90 * k), {"target": t})
+            for t, k in (("native", 1.0), ("icelake", 1.5))
+        )
+        result = TrialResult(n, sub, f1, f1 - 5, 40, 1000 + n, 5000, ms, {"extract": 0.1}, str(art), "host")
+        with sessions.begin() as s:
+            repo.complete_trial(s, job_id, result)
+    return points
+
+
+@pytest.fixture(scope="class", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def service(request, tmp_path_factory, ray_local):  # type: ignore[no-untyped-def]
+    data_dir = tmp_path_factory.mktemp(f"api-{request.param}")
+    pg = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{data_dir / 'hwnas.db'}"
+    else:
+        pg = _pg_database()
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{pg}"
+    settings = Settings(data_dir=data_dir, db_url=url, port=free_port(), auth="required", max_body_bytes=64 * 1024)
+    upgrade(url)
+    with session_factory(make_engine(url)).begin() as s:
+        write, read = create_token(s, scope="write"), create_token(s, scope="read")
+    points = _seed(url, settings.artifacts_dir, "a" * 32)
+    _seed(url, settings.artifacts_dir, "b" * 32, status="failed")
+    with ServiceThread(settings) as base:
+        yield {"url": base, "write": write, "read": read, "points": points, "settings": settings}
+    if pg:
+        _drop(pg)
+
+
+class TestApiOverBothStores:
+    def test_list_filter_and_paginate_jobs(self, service) -> None:  # type: ignore[no-untyped-def]
+        with HwnasClient(service["url"], token=service["read"]) as c:
+            assert {j["id"] for j in c.jobs()} == {"a" * 32, "b" * 32}
+            assert [j["id"] for j in c.jobs(status="failed")] == ["b" * 32]
+            assert len(c.jobs(limit=1)) == 1 and len(c.jobs(limit=1, offset=1)) == 1
+            job = c.job("a" * 32)
+            assert job["progress"]["completed"] == len(service["points"]) and job["progress"]["failed"] == N_TRIALS - len(service["points"])
+
+    def test_trials_filter_sort_paginate(self, service) -> None:  # type: ignore[no-untyped-def]
+        with HwnasClient(service["url"], token=service["read"]) as c:
+            failed = c.trials("a" * 32, state="failed")
+            assert failed and all(t["error"] == "RuntimeError: compile failed" for t in failed)
+            by_f1 = c.trials("a" * 32, state="completed", sort="-f1")
+            assert [t["f1"] for t in by_f1] == sorted((p[0] for p in service["points"].values()), reverse=True)
+            by_lat = c.trials("a" * 32, state="completed", sort="p90_ms", target="icelake")
+            lat = [next(m["p90_ms"] for m in t["measurements"] if m["target"] == "icelake") for t in by_lat]
+            assert lat == sorted(lat)
+            page = c.trials("a" * 32, sort="number", limit=5, offset=5)
+            assert [t["number"] for t in page] == list(range(5, 10))
+            with pytest.raises(ApiError) as err:
+                c.trials("a" * 32, sort="colour")
+            assert err.value.status == 422
+
+    def test_pareto_front_and_best_under_constraint(self, service) -> None:  # type: ignore[no-untyped-def]
+        pts = service["points"]
+        with HwnasClient(service["url"], token=service["read"]) as c:
+            front = c.pareto("a" * 32, "native")
+            numbers = [t["number"] for t in front["trials"]]
+            expected = {n for n, p in pts.items() if not any(dominated(p, q) for q in pts.values())}
+            assert set(numbers) == expected
+            best = c.pareto("a" * 32, "native", min_f1=60)["best"]
+            ok = {n: p for n, p in pts.items() if p[0] >= 60}
+            assert best["number"] == min(ok, key=lambda n: ok[n][1])
+            capped = c.pareto("a" * 32, "native", max_latency_ms=5)["best"]
+            ok = {n: p for n, p in pts.items() if p[1] <= 5}
+            assert capped["number"] == max(ok, key=lambda n: ok[n][0])
+
+    def test_events_stream_resumes_from_last_event_id(self, service) -> None:  # type: ignore[no-untyped-def]
+        got: list[dict] = []
+
+        def read(after=None):  # type: ignore[no-untyped-def]
+            with HwnasClient(service["url"], token=service["read"], timeout=10) as c:
+                for ev in c.events("a" * 32, last_event_id=after):
+                    got.append(ev)
+                    if len(got) >= 5:
+                        return
+
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        t.join(15)
+        assert len(got) == 5 and [e["id"] for e in got] == sorted(e["id"] for e in got)
+        assert all(e["data"]["job_id"] == "a" * 32 for e in got)
+        resumed_from = got[2]["id"]
+        got.clear()
+        t = threading.Thread(target=read, args=(resumed_from,), daemon=True)
+        t.start()
+        t.join(15)
+        assert got and got[0]["id"] > resumed_from
+
+    def test_security_scopes(self, service) -> None:  # type: ignore[no-untyped-def]
+        url = service["url"]
+        assert httpx.get(f"{url}/api/v1/jobs").status_code == 401
+        assert httpx.get(f"{url}/api/v1/jobs", headers={"Authorization": "Bearer hwnas_wrong"}).status_code == 401
+        for method, path in (("POST", "/api/v1/jobs"), ("POST", f"/api/v1/jobs/{'a' * 32}/cancel"), ("DELETE", f"/api/v1/jobs/{'a' * 32}")):
+            assert httpx.request(method, url + path, json={}).status_code == 401
+            r = httpx.request(method, url + path, json={}, headers={"Authorization": f"Bearer {service['read']}"})
+            assert r.status_code == 403 and "read-only" in r.text
+        r = httpx.post(f"{url}/api/v1/jobs", json={"base_model": "x"}, headers={"Authorization": f"Bearer {service['write']}"})
+        assert r.status_code == 422  # past auth, into validation
+        assert service["write"] not in r.text
+        assert httpx.get(f"{url}/api/v1/health").status_code == 200  # liveness stays open
+
+    def test_oversized_body_is_413(self, service) -> None:  # type: ignore[no-untyped-def]
+        body = json.dumps({"name": "x" * 100_000})
+        r = httpx.post(f"{service['url']}/api/v1/jobs", content=body, headers={"Authorization": f"Bearer {service['write']}", "Content-Type": "application/json"})
+        assert r.status_code == 413 and "exceeds" in r.text
+
+    def test_download_and_conflicts(self, service, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        with HwnasClient(service["url"], token=service["write"]) as c:
+            path, digest = c.download("a" * 32, 0, tmp_path / "m.zip")
+            assert path.stat().st_size > 0 and len(digest) == 64
+            with pytest.raises(ApiError) as err:
+                c.download("a" * 32, 6, tmp_path / "failed.zip")  # a failed trial
+            assert err.value.status == 409
+            with pytest.raises(ApiError) as err:
+                c.cancel("a" * 32)
+            assert err.value.status == 409 and "already completed" in str(err.value.detail)
+            with pytest.raises(ApiError) as err:
+                c.trial("a" * 32, 999)
+            assert err.value.status == 404
+
+    def test_metrics_and_readiness(self, service) -> None:  # type: ignore[no-untyped-def]
+        text = httpx.get(f"{service['url']}/api/v1/metrics").text
+        assert 'hwnas_jobs{status="completed"} 1' in text and 'hwnas_trials{state="failed"}' in text
+        assert httpx.get(f"{service['url']}/api/v1/ready").json()["status"] == "ready"
+
+    def test_delete_removes_rows_and_artifacts(self, service) -> None:  # type: ignore[no-untyped-def]
+        art = service["settings"].artifacts_dir / ("b" * 32)
+        with HwnasClient(service["url"], token=service["write"]) as c:
+            c.delete("b" * 32)
+            with pytest.raises(ApiError) as err:
+                c.job("b" * 32)
+            assert err.value.status == 404
+            assert c.job("a" * 32)["status"] == "completed", "deleting one job leaves the others"
+        assert not art.exists()
