@@ -100,6 +100,10 @@ class TrialRequest:
     measure_seconds: float = 2.0
     throughput_batch: int = 16
     seed: int = 0
+    quant_max_f1_drop: float | None = None  # set: NNCF accuracy control on a held-out slice of the train file
+    quant_smooth_quant: bool = True
+    quant_preset: str = "mixed"  # "mixed" or "performance"
+    quant_subset_size: int = 300
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,7 @@ class TrialResult:
     stage_seconds: dict[str, float]
     artifact_dir: str
     host: str = ""
+    checksums: dict[str, str] = field(default_factory=dict)  # file name -> sha256 of the IR files
 
     def measurement_for(self, target: str, precision: str = "int8") -> Measurement:
         for m in self.measurements:

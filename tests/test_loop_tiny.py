@@ -158,3 +158,27 @@ def test_unknown_job_and_target_are_clear_errors(service, finished_job) -> None:
     assert client.get("/api/v1/jobs/doesnotexist").status_code == 404
     r = client.get(f"/api/v1/jobs/{finished_job['id']}/pareto", params={"target": "icelake"})
     assert r.status_code == 422 and "icelake" in r.text
+
+
+def test_corrupted_ir_is_refused_not_served(service, finished_job) -> None:  # type: ignore[no-untyped-def]
+    client, _ = service
+    job_id = finished_job["id"]
+    trials = [t for t in client.get(f"/api/v1/jobs/{job_id}/trials").json() if t["state"] == "completed"]
+    victim = trials[-1]
+    card = client.get(f"/api/v1/jobs/{job_id}/trials/{victim['number']}").json()
+    assert card["state"] == "completed"
+    from nas.store.db import make_engine, session_factory
+    from nas.store import repo
+
+    _, settings = service
+    with session_factory(make_engine(settings.resolved_db_url()))() as s:
+        row = repo.get_trial(s, job_id, victim["number"])
+        directory = Path(row.artifact_dir)
+        assert {a.name for a in row.artifacts} >= {"openvino_model.xml", "openvino_model.bin"}
+    (directory / "model.zip").unlink(missing_ok=True)
+    binary = directory / "openvino_model.bin"
+    data = bytearray(binary.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    binary.write_bytes(bytes(data))
+    r = client.get(f"/api/v1/jobs/{job_id}/trials/{victim['number']}/model")
+    assert r.status_code == 409 and "openvino_model.bin" in r.text and "corrupted" in r.text

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from api.deps import CoordinatorDep, SessionDep, SettingsDep
 from api.schemas import BaselineOut, Constraint, JobCreated, JobOut, ParetoOut, Progress, TrialOut
 from api.security import ReadAccess, WriteAccess
-from nas.artifacts import ArtifactError, model_zip
+from nas.artifacts import ArtifactCorrupted, ArtifactError, model_zip
 from nas.pareto import pareto_keys
 from nas.spec import JobSpec
 from nas.store import repo
@@ -195,7 +195,9 @@ def download_model(job_id: str, number: int, session: SessionDep, settings: Sett
     if trial.state != "completed" or not trial.artifact_dir:
         raise HTTPException(status.HTTP_409_CONFLICT, f"trial {number} is {trial.state}: no model to download")
     try:
-        path, digest = model_zip(trial.artifact_dir, settings.artifacts_dir)
+        path, digest = model_zip(trial.artifact_dir, settings.artifacts_dir, {a.name: a.sha256 for a in trial.artifacts})
+    except ArtifactCorrupted as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except ArtifactError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     return FileResponse(

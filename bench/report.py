@@ -1,0 +1,26 @@
+"""BENCHMARKS.md is assembled from sections, one per benchmark script, each between its markers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HEADER = """# hwnas benchmarks
+
+Figures measured on this project's development machine (2 cores; see each section's fingerprint),
+each section written by the command it names. Medians and ratios come from one run; absolute
+times vary between machines.
+"""
+
+
+def replace_section(path: Path, name: str, body: str) -> None:
+    """Replace (or append) the text between ``<!-- bench:name -->`` and ``<!-- /bench:name -->``."""
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    text = path.read_text() if path.exists() else HEADER
+    block = f"{start}\n{body.strip()}\n{end}"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        _, after = rest.split(end, 1)
+        text = before + block + after
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
