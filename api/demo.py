@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from api.cli_client import pareto_table
 from api.server import ServiceThread, free_port
 from nas.config import Settings
 
@@ -95,23 +95,6 @@ def _trial_line(t: dict[str, Any]) -> str:
     )
 
 
-def _summary(job: dict[str, Any], pareto: dict[str, Any]) -> Table:
-    table = Table(title=f"Pareto front, target {pareto['target']} (INT8 F1 vs p90 latency, seq {job['spec']['task']['max_seq_length']})")
-    for col in ("model", "F1", "EM", "p90 ms", "samples/s", "params"):
-        table.add_column(col, justify="right")
-    for b in pareto["baselines"]:
-        m = b["measurements"][0]
-        table.add_row(f"teacher {b['precision'].upper()}", f"{b['f1']:.1f}", f"{b['exact_match']:.1f}", f"{m['p90_ms']:.2f}", f"{m['throughput_sps']:.0f}", f"{b['parameters']:,}")
-    for t in pareto["trials"]:
-        m = t["measurements"][0]
-        c = t["config"]
-        table.add_row(
-            f"trial {t['number']} ({len(c['layers'])}L/{c['heads'][0]}H/{c['ffn'][0]})",
-            f"{t['f1']:.1f}", f"{t['exact_match']:.1f}", f"{m['p90_ms']:.2f}", f"{m['throughput_sps']:.0f}", f"{t['parameters']:,}",
-        )
-    return table
-
-
 def run_demo(settings: Settings, *, train_file: str | None = None, eval_file: str | None = None, trials: int = 6) -> int:
     started = time.monotonic()
     synthetic = not (train_file and eval_file)
@@ -132,7 +115,7 @@ def run_demo(settings: Settings, *, train_file: str | None = None, eval_file: st
             console.print(f"[red]job {job['status']}[/red]: {job['error']}")
             return 1
         pareto = client.get(f"/api/v1/jobs/{job_id}/pareto", params={"target": "native"}).raise_for_status().json()
-        console.print(_summary(job, pareto))
+        console.print(pareto_table(pareto))
         fp32 = next(b for b in job["baselines"] if b["precision"] == "fp32")
         best = pick_best(pareto, 0.99 * fp32["f1"])
         if best is None:
