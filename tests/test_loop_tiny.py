@@ -182,3 +182,23 @@ def test_corrupted_ir_is_refused_not_served(service, finished_job) -> None:  # t
     binary.write_bytes(bytes(data))
     r = client.get(f"/api/v1/jobs/{job_id}/trials/{victim['number']}/model")
     assert r.status_code == 409 and "openvino_model.bin" in r.text and "corrupted" in r.text
+
+
+def test_cancel_stops_a_running_search(service, tiny_qa_model, squad_files) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    client, _ = service
+    spec = tiny_spec(tiny_qa_model, *squad_files, budget={"trials": 200}, seed=11)
+    job_id = client.post("/api/v1/jobs", json=spec).json()["id"]
+    deadline = time.monotonic() + 300
+    while client.get(f"/api/v1/jobs/{job_id}").json()["progress"]["completed"] < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    r = client.post(f"/api/v1/jobs/{job_id}/cancel")
+    assert r.status_code == 200
+    job = wait_for_job(client, job_id, timeout=60)
+    assert job["status"] == "cancelled"
+    trials = client.get(f"/api/v1/jobs/{job_id}/trials").json()
+    assert len(trials) < 200 and all(t["state"] in ("completed", "failed") for t in trials)
+    assert all(t["error"] == "cancelled" for t in trials if t["state"] == "failed")
+    assert client.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 409

@@ -1,10 +1,7 @@
-"""Hardware targets a candidate is measured for, and what this host actually is.
+"""What this host is: CPU vendor, model, the ISA flags that matter for INT8/BF16, microarchitecture.
 
-Measurements are taken on whatever CPU the worker runs on; a target that is not the
-host is *emulated* by capping the instruction set oneDNN may use
-(``ONEDNN_MAX_CPU_ISA``). That is an approximation: it changes the kernels, not the
-cache sizes, memory bandwidth or core count, so every measurement records the host
-(``detect_cpu``) next to the target name.
+Pure helpers (``parse_cpuinfo``, ``microarchitecture``) take cpuid values so they can be
+tested on any host; ``detect_cpu`` reads ``/proc/cpuinfo`` and the process's CPU affinity.
 """
 
 from __future__ import annotations
@@ -12,7 +9,6 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +26,6 @@ _INTEL_FAMILY6 = {
     173: "graniterapids",
     174: "graniterapids",
 }
-
-# oneDNN ISA caps without native bf16: OpenVINO would run "default" precision in f32 on
-# such a CPU, but it picks bf16 from the real host's cpuid even under the cap.
-_ISAS_WITHOUT_BF16 = frozenset(
-    {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI"}
-)
 
 
 def _vendor_key(vendor: str) -> str:
@@ -82,7 +72,7 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
-def _logical_cpus() -> int:
+def logical_cpus() -> int:
     """CPUs this process may run on (a container's affinity, not the host's count)."""
     try:
         return len(os.sched_getaffinity(0))
@@ -107,61 +97,9 @@ def detect_cpu() -> dict[str, Any]:
         "family": family,
         "model": model,
         "flags": flags,
-        "logical_cpus": _logical_cpus(),
+        "logical_cpus": logical_cpus(),
         "microarchitecture": microarchitecture(vendor, family, model, flags),
     }
-
-
-@dataclass(frozen=True)
-class HardwareTarget:
-    """A CPU to measure for: an ISA cap to emulate it, and optional threading limits."""
-
-    name: str
-    isa: str | None  # value for ONEDNN_MAX_CPU_ISA; None = no cap
-    threads: int | None = None  # INFERENCE_NUM_THREADS; None = OpenVINO's choice
-    streams: int | None = None  # NUM_STREAMS of the throughput compile; None = hint's choice
-    description: str = ""
-
-    @property
-    def has_bf16(self) -> bool:
-        """Whether the emulated ISA has bf16 (an uncapped target has whatever the host has)."""
-        return self.isa is None or self.isa.upper() not in _ISAS_WITHOUT_BF16
-
-
-TARGETS: dict[str, HardwareTarget] = {
-    t.name: t
-    for t in (
-        HardwareTarget("native", None, description="the host CPU, no ISA cap"),
-        HardwareTarget(
-            "cascadelake",
-            "AVX512_CORE_VNNI",
-            description="2nd gen Xeon Scalable: AVX-512 VNNI int8, no bf16, no AMX",
-        ),
-        HardwareTarget(
-            "icelake",
-            "AVX512_CORE_VNNI",
-            description="3rd gen Xeon Scalable: same ISA cap as cascadelake (differs only in caches/cores)",
-        ),
-        HardwareTarget(
-            "sapphirerapids",
-            "AVX512_CORE_AMX",
-            description="4th gen Xeon Scalable: AMX int8/bf16 (a cap above the host's ISA changes nothing)",
-        ),
-    )
-}
-
-
-def get_target(name: str) -> HardwareTarget:
-    """Look a target up by name, failing with the list of known names."""
-    try:
-        return TARGETS[name]
-    except KeyError:
-        raise KeyError(f"unknown hardware target {name!r}; known targets: {', '.join(TARGETS)}") from None
-
-
-def is_native(target: HardwareTarget, cpu: dict[str, Any]) -> bool:
-    """True when measuring ``target`` on this CPU needs no emulation."""
-    return target.name == "native" or cpu.get("microarchitecture") == target.name
 
 
 def has_fast_bf16(cpu: dict[str, Any] | None = None) -> bool:

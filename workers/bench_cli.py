@@ -1,0 +1,306 @@
+"""``hwnas bench MODEL`` and ``hwnas targets``: measure an IR the way the service does; list the profiles.
+
+``MODEL`` is an IR directory (holding ``openvino_model.xml``), an ``.xml`` file, or a model zip
+as ``GET /api/v1/jobs/{id}/trials/{n}/model`` serves it (extracted to a temporary directory).
+Bad input (a missing path, a truncated or corrupted zip, an unknown target) prints one line
+naming the problem and exits 2; an IR OpenVINO cannot compile exits 1 with OpenVINO's message.
+
+Profiles come from the built-ins, ``HWNAS_TARGETS_DIR`` and ``<data dir>/targets`` (where the
+service stores the ones posted to it; ``--data-dir`` or ``HWNAS_DATA_DIR``).
+
+Heavy imports (OpenVINO, rich) happen inside the commands so ``hwnas --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+IR_XML = "openvino_model.xml"
+EXIT_BAD_INPUT = 2
+EXIT_MEASUREMENT_FAILED = 1
+
+
+class ModelInputError(Exception):
+    """MODEL is not something we can measure; the message names the path."""
+
+
+# --------------------------------------------------------------------------- MODEL
+
+
+def resolve_model(model: str | Path, workdir: Path) -> Path:
+    """The IR ``.xml`` of ``model``; a zip is checked (CRCs) and extracted under ``workdir``."""
+    path = Path(model)
+    if path.is_dir():
+        return _find_xml(path, label=str(path))
+    if not path.exists():
+        raise ModelInputError(f"{path}: no such file or directory")
+    if path.suffix.lower() == ".xml":
+        return path
+    if path.suffix.lower() == ".zip" or zipfile.is_zipfile(path):
+        return _extract(path, workdir)
+    raise ModelInputError(f"{path}: expected an IR directory (with {IR_XML}), an .xml file or a model .zip")
+
+
+def _extract(path: Path, workdir: Path) -> Path:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()  # reads every member and checks its CRC
+            if bad is not None:
+                raise ModelInputError(f"{path}: corrupted zip: member {bad!r} fails its CRC check")
+            zf.extractall(workdir)  # member names are sanitised: no absolute paths, no '..'
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
+        raise ModelInputError(
+            f"{path}: not a readable zip archive ({exc}); the download may be truncated or corrupted"
+        ) from None
+    except OSError as exc:
+        raise ModelInputError(f"{path}: cannot extract: {exc.strerror or exc}") from None
+    return _find_xml(workdir, label=str(path))
+
+
+def _find_xml(root: Path, *, label: str) -> Path:
+    if (root / IR_XML).is_file():
+        return root / IR_XML
+    for pattern in (IR_XML, "*.xml"):
+        found = sorted(p for p in root.rglob(pattern) if p.is_file())
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            names = ", ".join(str(p.relative_to(root)) for p in found[:5])
+            raise ModelInputError(f"{label}: several IRs ({names}); point at one of them")
+    raise ModelInputError(f"{label}: no OpenVINO IR ({IR_XML}) in it")
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def _load_profiles(args: argparse.Namespace) -> None:
+    """Built-ins, ``HWNAS_TARGETS_DIR`` and the service's ``<data dir>/targets``."""
+    from nas.config import Settings
+    from workers.targets import load_targets
+
+    data_dir = getattr(args, "data_dir", None) or Settings().data_dir
+    load_targets(Path(data_dir) / "targets")
+
+
+def _console(*, stderr: bool = False) -> Any:
+    """A rich console that does not squeeze tables into 80 columns when piped."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 160)
+
+
+def _error(message: str) -> None:
+    from rich.markup import escape
+
+    _console(stderr=True).print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+
+
+# --------------------------------------------------------------------------- hwnas bench
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from workers.benchmark import measure_ir
+    from workers.targets import TargetProfileError, get_target
+
+    try:
+        _load_profiles(args)
+        target = get_target(args.target)
+    except KeyError as exc:
+        _error(str(exc.args[0]))
+        return EXIT_BAD_INPUT
+    except TargetProfileError as exc:
+        _error(str(exc))
+        return EXIT_BAD_INPUT
+    with tempfile.TemporaryDirectory(prefix="hwnas-bench-") as tmp:
+        try:
+            xml = resolve_model(args.model, Path(tmp))
+        except ModelInputError as exc:
+            _error(str(exc))
+            return EXIT_BAD_INPUT
+        try:
+            m = measure_ir(
+                xml,
+                target=target,
+                precision=args.precision,
+                seq_len=args.seq_len,
+                latency_batch=args.latency_batch,
+                throughput_batch=args.throughput_batch,
+                min_iterations=args.iterations,
+                min_seconds=args.seconds,
+                min_repeats=args.min_repeats,
+                max_repeats=args.max_repeats,
+                max_spread_pct=args.max_spread,
+            )
+        except (RuntimeError, ValueError) as exc:
+            _error(str(exc))
+            return EXIT_MEASUREMENT_FAILED
+    if args.json:
+        print(json.dumps({"model": str(args.model), "measurement": m.to_dict()}), flush=True)
+    else:
+        _print_measurement(str(args.model), m)
+    return 0
+
+
+def _print_measurement(model: str, m: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    fp = m.fingerprint
+    mode = "[yellow]emulated[/yellow]" if fp.get("emulated") else "[green]native[/green]"
+    table = Table(title=escape(f"hwnas bench {model}"), show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    profile = fp.get("target_profile") or {}
+    asked = profile.get("threads") or profile.get("cores")
+    threads = f"{fp.get('threads')} threads" + (f", profile asks {asked}" if asked else "")
+    rows = [
+        ("target", f"{m.target}  {mode}, ISA cap {fp.get('isa_cap') or 'none'}"),
+        ("host", escape(f"{fp.get('cpu_model_name')} [{fp.get('microarchitecture')}], {fp.get('logical_cpus')} CPUs")),
+        ("precision", f"{m.precision} (runs as {fp.get('inference_precision')})"),
+        ("seq_len", str(m.seq_len)),
+        (
+            f"SingleStream b={m.latency_batch}",
+            f"p50 {m.p50_ms:.3f} ms   p90 {m.p90_ms:.3f} ms   p99 {m.p99_ms:.3f} ms   ({threads})",
+        ),
+        (
+            f"Offline b={m.throughput_batch}",
+            f"{m.throughput_sps:.1f} samples/s   ({fp.get('streams')} streams, {fp.get('nireq')} requests)",
+        ),
+        (
+            "repeats",
+            f"{fp.get('repeats')}: p50 spread {fp.get('spread_pct', 0):.2f}%, throughput spread "
+            f"{fp.get('throughput_spread_pct', 0):.2f}%" + _convergence(fp.get("converged")),
+        ),
+        ("nice", str(fp.get("nice"))),
+        ("openvino", str(fp.get("openvino_version"))),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    _console().print(table)
+
+
+def _convergence(converged: bool | None) -> str:
+    if converged is None:
+        return "  (single repeat)"
+    return "" if converged else "  [yellow](not converged: repeats capped)[/yellow]"
+
+
+def add_bench_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "bench",
+        help="measure an OpenVINO IR (directory, .xml or model zip) for a hardware target, like the service does",
+    )
+    p.add_argument("model", help="IR directory with openvino_model.xml, an .xml file, or a downloaded model .zip")
+    p.add_argument("--target", default="native", help="hardware target profile (see `hwnas targets`)")
+    p.add_argument("--precision", choices=("int8", "fp32"), default="int8", help="fp32 compiles with f32 precision")
+    p.add_argument("--seq-len", type=int, help="default: the target profile's")
+    p.add_argument("--latency-batch", type=int, help="SingleStream batch (default: the profile's)")
+    p.add_argument("--throughput-batch", type=int, help="Offline batch (default: the profile's)")
+    p.add_argument("--iterations", type=int, default=50, help="minimum calls per scenario and repeat")
+    p.add_argument("--seconds", type=float, default=2.0, help="minimum seconds per scenario and repeat")
+    p.add_argument("--min-repeats", type=int, default=2)
+    p.add_argument("--max-repeats", type=int, default=5)
+    p.add_argument("--max-spread", type=float, default=2.0, help="stop repeating once the p50s agree within this %%")
+    p.add_argument("--data-dir", type=Path, help="service data directory whose targets/ holds user profiles")
+    p.add_argument("--json", action="store_true", help="print {model, measurement} as one JSON line")
+    p.set_defaults(func=cmd_bench)
+    return p
+
+
+# --------------------------------------------------------------------------- hwnas targets
+
+
+def describe_targets() -> dict[str, Any]:
+    """Profiles and this machine, as ``GET /api/v1/targets`` returns them."""
+    from workers.targets import TARGETS, detect_cpu, is_native, native_target
+
+    cpu = detect_cpu()
+    return {
+        "host": {**cpu, "native_target": native_target(cpu)},
+        "targets": [
+            {**t.to_profile(), "source": t.source, "native_here": is_native(t, cpu)} for t in TARGETS.values()
+        ],
+        "targets_dirs": [str(d) for d in TARGETS.directories()],
+    }
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    from workers.targets import TargetProfileError
+
+    try:
+        _load_profiles(args)
+        info = describe_targets()
+    except TargetProfileError as exc:
+        _error(str(exc))
+        return EXIT_BAD_INPUT
+    if args.json:
+        print(json.dumps(info), flush=True)
+        return 0
+    _print_targets(info)
+    return 0
+
+
+def _print_targets(info: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    def show(v: Any, default: str = "-") -> str:
+        return default if v is None else escape(str(v))
+
+    host = info["host"]
+    table = Table(title="hardware targets", title_justify="left")
+    for col in ("name", "ISA cap", "cores", "threads", "streams", "seq_len", "batch SS/Offline", "here", "source"):
+        table.add_column(col, no_wrap=col != "source")
+    for t in info["targets"]:
+        here = "[green]native[/green]" if t["native_here"] else "[yellow]emulated[/yellow]"
+        sc = t["scenarios"]
+        table.add_row(
+            escape(t["name"]),
+            show(t["isa"], "none"),
+            show(t["cores"], "all"),
+            show(t["threads"], "auto"),
+            show(t["streams"], "auto"),
+            str(t["seq_len"]),
+            f"{sc['single_stream']['batch']} / {sc['offline']['batch']}",
+            here,
+            show(t["source"]),
+        )
+    console = _console()
+    console.print(table)
+    machine = escape(
+        f"{host['model_name']} [{host['microarchitecture']}], {host['logical_cpus']} CPUs, "
+        f"flags {' '.join(host['flags']) or 'none'}"
+    )
+    console.print(f"this machine: {machine}; measures [bold]{escape(host['native_target'])}[/bold] natively")
+    dirs = [d + ("" if Path(d).is_dir() else " (none yet)") for d in info["targets_dirs"]]
+    console.print(escape(f"user profile directories: {', '.join(dirs) or 'none'} (HWNAS_TARGETS_DIR, <data dir>/targets)"))
+
+
+def add_targets_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("targets", help="list the hardware target profiles and what this machine is")
+    p.add_argument("--data-dir", type=Path, help="service data directory whose targets/ holds user profiles")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_targets)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (``python -m workers.bench_cli bench ...``); ``hwnas`` wires the same parsers."""
+    parser = argparse.ArgumentParser(prog="python -m workers.bench_cli")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_bench_parser(sub)
+    add_targets_parser(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

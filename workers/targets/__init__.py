@@ -1,0 +1,67 @@
+"""Hardware targets a candidate is measured for, and what this host actually is.
+
+Measurements are taken on whatever CPU the worker runs on; a target that is not the
+host is *emulated* by capping the instruction set oneDNN may use
+(``ONEDNN_MAX_CPU_ISA``) and the inference threads. That is an approximation: it changes
+the kernels and the parallelism, not the cache sizes, memory bandwidth or clocks, so every
+measurement records the host (``detect_cpu``) next to the target name.
+
+Targets are data (``profiles/*.yaml``, ``HWNAS_TARGETS_DIR``, ``register_target``); see
+``workers.targets.registry``. Importing this package reads no file.
+"""
+
+from workers.targets.cpu import (
+    CPUINFO,
+    RELEVANT_FLAGS,
+    detect_cpu,
+    has_fast_bf16,
+    logical_cpus,
+    microarchitecture,
+    parse_cpuinfo,
+)
+from workers.targets.registry import (
+    BUILTIN_DIR,
+    ONEDNN_ISAS,
+    TARGETS,
+    TARGETS_DIR_ENV,
+    HardwareTarget,
+    TargetExistsError,
+    TargetProfile,
+    TargetProfileError,
+    TargetRegistry,
+    get_target,
+    is_native,
+    load_profile_file,
+    load_targets,
+    native_target,
+    profile_yaml,
+    register_target,
+    validate_profile,
+)
+
+__all__ = [
+    "BUILTIN_DIR",
+    "CPUINFO",
+    "ONEDNN_ISAS",
+    "RELEVANT_FLAGS",
+    "TARGETS",
+    "TARGETS_DIR_ENV",
+    "HardwareTarget",
+    "TargetExistsError",
+    "TargetProfile",
+    "TargetProfileError",
+    "TargetRegistry",
+    "detect_cpu",
+    "get_target",
+    "has_fast_bf16",
+    "is_native",
+    "logical_cpus",
+    "load_profile_file",
+    "load_targets",
+    "microarchitecture",
+    "native_target",
+    "parse_cpuinfo",
+    "profile_yaml",
+    "register_target",
+    "validate_profile",
+]
