@@ -1,9 +1,10 @@
-"""The ``hwnas`` command line: serve, demo, submit, status, teacher."""
+"""The ``hwnas`` command line: serve, demo, submit, status, teacher, bench, targets."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -50,55 +51,70 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    import httpx
+    from api.client import HwnasClient
 
     spec = load_spec_file(Path(args.spec))
-    r = httpx.post(f"{args.url.rstrip('/')}/api/v1/jobs", json=spec, timeout=60)
-    if r.status_code != 201:
-        console.print(f"[red]rejected ({r.status_code}):[/red] {r.text}")
-        return 1
-    console.print(r.json()["id"])
+    with HwnasClient(args.server, token=args.token) as client:
+        console.print(client.submit(spec), highlight=False)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    import httpx
+    from api.client import HwnasClient
 
-    r = httpx.get(f"{args.url.rstrip('/')}/api/v1/jobs/{args.job_id}", timeout=30)
-    if r.status_code != 200:
-        console.print(f"[red]{r.status_code}:[/red] {r.text}")
-        return 1
-    console.print_json(data=r.json())
+    with HwnasClient(args.server, token=args.token) as client:
+        console.print_json(data=client.job(args.job_id))
     return 0
 
 
 def cmd_teacher(args: argparse.Namespace) -> int:
     from nas.base_models import resolve_base_model
-    from search_spaces.bert.training import TrainSettings
-    from workers.teacher import train_teacher
+    from nas.data.sources import DataSourceError
+    from nas.data.squad import SquadFormatError
+    from search_spaces.bert.training import CheckpointMismatchError, TrainSettings
+    from workers.teacher import partial_dir, train_teacher
 
-    from rich.progress import Progress
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     settings = TrainSettings(
         epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed, max_steps=args.max_steps
     )
-    with Progress(console=console) as progress:
-        task = progress.add_task("fine-tuning", total=None)
+    if (partial_dir(args.output) / "checkpoint" / "checkpoint.pt").is_file():
+        console.print(f"resuming from the checkpoint in {partial_dir(args.output) / 'checkpoint'}")
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("preparing", total=None)
+        state = {"stage": "preparing", "loss": ""}
 
         def on_step(step: int, total: int, loss: float) -> None:
-            progress.update(task, completed=step, total=total, description=f"fine-tuning (loss {loss:.3f})")
+            state["loss"] = f" (loss {loss:.3f})"
+            progress.update(task, completed=step, total=total, description=state["stage"] + state["loss"])
 
-        metrics = train_teacher(
-            resolve_base_model(args.base),
-            args.output,
-            train_file=args.train_file,
-            eval_file=args.eval_file,
-            max_seq_length=args.max_seq_length,
-            doc_stride=args.doc_stride,
-            settings=settings,
-            max_train_examples=args.max_train_examples,
-            on_step=on_step,
-        )
+        def on_stage(stage: str) -> None:
+            state["stage"] = stage
+            progress.update(task, description=stage + (state["loss"] if stage == "fine-tuning" else ""))
+
+        try:
+            metrics = train_teacher(
+                resolve_base_model(args.base),
+                args.output,
+                train_file=args.train_file,
+                eval_file=args.eval_file,
+                max_seq_length=args.max_seq_length,
+                doc_stride=args.doc_stride,
+                settings=settings,
+                max_train_examples=args.max_train_examples,
+                validation_split=args.validation_split,
+                checkpoint_every=args.checkpoint_every or None,
+                on_step=on_step,
+                on_stage=on_stage,
+            )
+        except (SquadFormatError, DataSourceError, CheckpointMismatchError) as exc:
+            progress.stop()
+            console.print(f"[red]error:[/red] {exc}")
+            return 2
     console.print_json(data=metrics)
     return 0
 
@@ -129,15 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int)
     demo.set_defaults(func=cmd_demo)
 
-    submit = sub.add_parser("submit", help="submit a job spec (YAML or JSON) to a running service")
-    submit.add_argument("spec")
-    submit.add_argument("--url", default="http://127.0.0.1:8000")
-    submit.set_defaults(func=cmd_submit)
+    from api.cli_client import add_client_commands
 
-    st = sub.add_parser("status", help="show a job")
-    st.add_argument("job_id")
-    st.add_argument("--url", default="http://127.0.0.1:8000")
-    st.set_defaults(func=cmd_status)
+    for name, helptext, func in (("submit", "submit a job spec (YAML or JSON); prints the job id", cmd_submit), ("status", "show a job as JSON", cmd_status)):
+        cmd = sub.add_parser(name, help=helptext)
+        cmd.add_argument("spec" if name == "submit" else "job_id")
+        cmd.add_argument("--server", "--url", default=os.environ.get("HWNAS_SERVER", "http://127.0.0.1:8000"))
+        cmd.add_argument("--token", default=os.environ.get("HWNAS_TOKEN"))
+        cmd.set_defaults(func=func)
+    add_client_commands(sub)  # jobs, watch, pareto, download, cancel, token
 
     teacher = sub.add_parser("teacher", help="fine-tune a base encoder into an extractive-QA teacher")
     teacher.add_argument("--base", default="minilm")
@@ -152,13 +168,28 @@ def build_parser() -> argparse.ArgumentParser:
     teacher.add_argument("--doc-stride", type=int, default=96)
     teacher.add_argument("--max-train-examples", type=int)
     teacher.add_argument("--seed", type=int, default=0)
+    teacher.add_argument(
+        "--validation-split", type=float, default=0.0,
+        help="fraction of the train file's articles held out for model selection (heldout_f1 in metrics.json)",
+    )
+    teacher.add_argument(
+        "--checkpoint-every", type=int, default=200,
+        help="steps between checkpoints in OUTPUT.partial/checkpoint (0: none); a rerun resumes from the last one",
+    )
     teacher.set_defaults(func=cmd_teacher)
+
+    from workers.bench_cli import add_bench_parser, add_targets_parser  # light: heavy imports run in the commands
+
+    add_bench_parser(sub)  # hwnas bench MODEL --target T [--json] [--precision] [--seq-len]
+    add_targets_parser(sub)  # hwnas targets [--json]
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from api.cli_client import run_client_command
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    return run_client_command(args.func, args)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 import traceback
@@ -27,6 +28,7 @@ from nas.base_models import has_qa_head, read_config, resolve_base_model
 from nas.config import Settings
 from nas.samplers import make_sampler
 from nas.spec import JobSpec
+from nas.validation import with_local_data_files
 from nas.store import repo
 from nas.store.models import utcnow
 from nas.types import SubnetConfig, TrialRequest, TrialResult
@@ -81,10 +83,16 @@ def connect_ray(settings: Settings) -> None:
 
     if ray.is_initialized():
         return
+    # workers find user target profiles (posted to the API) through the environment they inherit
+    os.environ.setdefault("HWNAS_TARGETS_DIR", str((settings.data_dir / "targets").resolve()))
     if settings.ray_address:
         ray.init(address=settings.ray_address, log_to_driver=False)
     else:
         ray.init(num_cpus=settings.ray_num_cpus, include_dashboard=False, log_to_driver=False)
+
+
+class JobCancelled(Exception):
+    pass
 
 
 class Coordinator:
@@ -134,6 +142,29 @@ class Coordinator:
         if job_id in self._cancel:
             self._cancel[job_id].set()
 
+    def delete_study(self, study_name: str) -> None:
+        """Drop a deleted job's Optuna study (absent studies are fine: the job may never have searched)."""
+        try:
+            optuna.delete_study(study_name=study_name, storage=self._storage)
+        except KeyError:
+            pass
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """Live Ray nodes with their resources (``hw:<target>`` marks the targets a node serves)."""
+        import ray
+
+        return [
+            {
+                "node_id": n["NodeID"],
+                "address": n.get("NodeManagerAddress"),
+                "alive": n.get("Alive", False),
+                "resources": n.get("Resources", {}),
+                "targets": sorted(k[3:] for k in n.get("Resources", {}) if k.startswith("hw:")),
+            }
+            for n in ray.nodes()
+            if n.get("Alive")
+        ]
+
     def is_running(self, job_id: str) -> bool:
         t = self._threads.get(job_id)
         return t is not None and t.is_alive()
@@ -148,7 +179,7 @@ class Coordinator:
             with self.sessions() as s:
                 job = repo.get_job(s, job_id)
                 assert job is not None
-                spec = JobSpec.model_validate(job.spec)
+                spec = with_local_data_files(JobSpec.model_validate(job.spec), self.settings)
                 first_start = job.started_at is None
             self._update(job_id, status="running", **({"started_at": utcnow()} if first_start else {}))
             teacher_dir = self._teacher(job_id, spec)
@@ -158,14 +189,15 @@ class Coordinator:
             if self._stopping.is_set() and not cancelled:
                 return  # service shutting down: the job stays "running" and resumes on restart
             self._update(job_id, status="cancelled" if cancelled else "completed", stage="done", finished_at=utcnow())
+        except JobCancelled:
+            if not self._stopping.is_set():
+                self._update(job_id, status="cancelled", stage="done", finished_at=utcnow())
         except Exception as exc:  # a job failure is a stored state, never a crashed service
             log.exception("job %s failed", job_id)
             self._update(job_id, status="failed", error=_failure_reason(exc), finished_at=utcnow())
             log.debug("%s", traceback.format_exc())
 
     def _request(self, job_id: str, spec: JobSpec, teacher_dir: str, number: int, subnet: SubnetConfig, out: Path) -> TrialRequest:
-        from nas.data.sources import resolve_data_file
-
         with self.sessions() as s:
             synthetic = repo.get_job(s, job_id).synthetic_data  # type: ignore[union-attr]
         return TrialRequest(
@@ -173,8 +205,8 @@ class Coordinator:
             trial_number=number,
             subnet=subnet,
             teacher_dir=teacher_dir,
-            train_file=resolve_data_file(spec.task.train_file, role="train", cache_dir=self.settings.data_dir / "datasets"),
-            eval_file=resolve_data_file(spec.task.eval_file, role="eval", cache_dir=self.settings.data_dir / "datasets"),
+            train_file=spec.task.train_file,
+            eval_file=spec.task.eval_file,
             max_seq_length=spec.task.max_seq_length,
             doc_stride=spec.task.doc_stride,
             max_eval_examples=spec.task.max_eval_examples,
@@ -198,6 +230,18 @@ class Coordinator:
 
         total = ray.cluster_resources().get("CPU", 1.0)
         return max(1.0, float(int(total // max(1, concurrent))))
+
+    def _await(self, job_id: str, ref: Any) -> Any:
+        """``ray.get`` that gives up (and cancels the task) when the job is cancelled or the service stops."""
+        import ray
+
+        while True:
+            ready, _ = ray.wait([ref], timeout=1.0)
+            if ready:
+                return ray.get(ref)
+            if self._cancel[job_id].is_set():
+                ray.cancel(ref, force=True)
+                raise JobCancelled(job_id)
 
     def _teacher(self, job_id: str, spec: JobSpec) -> str:
         import ray
@@ -232,7 +276,7 @@ class Coordinator:
                     },
                 }
                 ref = build_teacher.options(num_cpus=self._task_cpus(1)).remote(str(base_dir), str(out), kwargs)
-                ray.get(ref)
+                self._await(job_id, ref)
         metrics = json.loads((out / "metrics.json").read_text())
         self._update(job_id, teacher_dir=str(out), teacher_metrics=metrics)
         return str(out)
@@ -255,7 +299,7 @@ class Coordinator:
             ref = evaluate_candidate.options(
                 num_cpus=self._task_cpus(1), max_retries=self.settings.trial_max_retries
             ).remote(req, precision)
-            result: TrialResult = ray.get(ref)
+            result: TrialResult = self._await(job_id, ref)
             with self.sessions.begin() as s:
                 repo.save_baseline(s, job_id, precision, result)
 
@@ -370,6 +414,7 @@ class Coordinator:
                 stage_seconds={},
                 artifact_dir=row.artifact_dir or "",
                 host=row.host or "",
+                checksums={a.name: a.sha256 for a in row.artifacts},
             )
         with self.sessions.begin() as s:
             repo.complete_trial(s, job_id, result, reused_from=source)

@@ -79,6 +79,28 @@ class MeasureSpec(_Strict):
     throughput_batch: int = Field(default=16, ge=1, le=256)
 
 
+class QuantizationSpec(_Strict):
+    """NNCF post-training INT8 quantization of every trial's OpenVINO model (and the INT8 baseline)."""
+
+    max_f1_drop: float | None = Field(
+        default=None,
+        gt=0,
+        le=100,
+        description=(
+            "largest F1 drop (absolute points) allowed against the FP32 model, measured on a held-out slice "
+            "of the train file; set, it runs nncf.quantize_with_accuracy_control, which keeps the most "
+            "sensitive operations in floating point until the drop is met"
+        ),
+    )
+    smooth_quant: bool = Field(default=True, description="SmoothQuant on the MatMuls before INT8 (NNCF's transformer default)")
+    preset: Literal["mixed", "performance"] = Field(
+        default="mixed", description="mixed: asymmetric activations; performance: all symmetric"
+    )
+    subset_size: int = Field(
+        default=300, ge=1, le=10_000, description="calibration windows NNCF uses for statistics (at most task.calibration_samples)"
+    )
+
+
 class JobSpec(_Strict):
     name: str | None = Field(default=None, max_length=200)
     base_model: str = Field(min_length=1, description="registered name (minilm) or a local Hugging Face model directory")
@@ -90,6 +112,7 @@ class JobSpec(_Strict):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     teacher: TeacherSpec = TeacherSpec()
     measure: MeasureSpec = MeasureSpec()
+    quantization: QuantizationSpec = QuantizationSpec()
     trial_finetune_steps: int = Field(
         default=0, ge=0, le=100_000, description="distillation steps given to each sliced subnet before INT8"
     )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Any
 
 from nas.base_models import read_config, resolve_base_model
 from nas.config import Settings
+from nas.data.features import check_questions_fit
+from nas.data.sources import DataSourceError, Role, is_named, resolve_data_file
 from nas.data.squad import SquadFormatError, is_synthetic, load_squad
 from nas.spec import JobSpec
 from search_spaces.bert.space import UniformBertSpace
@@ -18,18 +22,67 @@ class SpecError(ValueError):
         self.message = message
 
 
-def _check_data_file(field: str, path: str, settings: Settings) -> None:
+def datasets_cache_dir(settings: Settings) -> Path:
+    """Where named data sets (``squad``) are written as SQuAD JSON files."""
+    return settings.data_dir / "datasets"
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer(model_dir: str) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir)
+
+
+def _base_tokenizer(base_dir: Path) -> Any:
+    try:
+        tok = _tokenizer(str(base_dir))
+    except Exception as exc:  # missing or unreadable tokenizer files
+        raise SpecError("base_model", f"{base_dir}: cannot load its tokenizer: {type(exc).__name__}: {exc}") from exc
+    if not getattr(tok, "is_fast", False):
+        raise SpecError("base_model", f"{base_dir}: needs a fast (Rust) tokenizer for character offsets")
+    return tok
+
+
+def _check_data_file(field: str, value: str, settings: Settings, *, role: Role, spec: JobSpec, tokenizer: Any) -> str:
+    """Validate one data file (or named data set) and return the local file it resolves to."""
+    try:
+        path = resolve_data_file(value, role=role, cache_dir=datasets_cache_dir(settings))
+    except DataSourceError as exc:
+        raise SpecError(field, str(exc)) from exc
     p = Path(path)
-    if settings.data_roots:
+    if settings.data_roots and not is_named(value):
         resolved = p.resolve()
         if not any(resolved.is_relative_to(root.resolve()) for root in settings.data_roots):
             raise SpecError(field, f"{path} is outside the allowed data directories")
     if not p.is_file():
         raise SpecError(field, f"{path} does not exist or is not a file")
     try:
-        load_squad(p)
+        examples = load_squad(p)
+        check_questions_fit(
+            examples, tokenizer, max_seq_length=spec.task.max_seq_length, doc_stride=spec.task.doc_stride
+        )
     except SquadFormatError as exc:
         raise SpecError(field, str(exc)) from exc
+    except ValueError as exc:  # windowing settings that leave no room at all
+        raise SpecError("task", str(exc)) from exc
+    return path
+
+
+def with_local_data_files(spec: JobSpec, settings: Settings) -> JobSpec:
+    """The spec with named data sets (``squad``) replaced by their local SQuAD JSON files.
+
+    For the coordinator, so the teacher cache key and the workers read plain files; after
+    ``validate_job`` accepted the spec the files are in the cache and nothing is fetched.
+    """
+    cache = datasets_cache_dir(settings)
+    task = spec.task.model_copy(
+        update={
+            "train_file": resolve_data_file(spec.task.train_file, role="train", cache_dir=cache),
+            "eval_file": resolve_data_file(spec.task.eval_file, role="eval", cache_dir=cache),
+        }
+    )
+    return spec.model_copy(update={"task": task})
 
 
 def validate_job(spec: JobSpec, settings: Settings) -> bool:
@@ -48,6 +101,7 @@ def validate_job(spec: JobSpec, settings: Settings) -> bool:
     unknown = [t for t in spec.targets if t not in TARGETS]
     if unknown:
         raise SpecError("targets", f"unknown target(s) {unknown}; known: {sorted(TARGETS)}")
-    _check_data_file("task.train_file", spec.task.train_file, settings)
-    _check_data_file("task.eval_file", spec.task.eval_file, settings)
-    return is_synthetic(spec.task.train_file) or is_synthetic(spec.task.eval_file)
+    tokenizer = _base_tokenizer(base_dir)
+    train = _check_data_file("task.train_file", spec.task.train_file, settings, role="train", spec=spec, tokenizer=tokenizer)
+    evalf = _check_data_file("task.eval_file", spec.task.eval_file, settings, role="eval", spec=spec, tokenizer=tokenizer)
+    return is_synthetic(train) or is_synthetic(evalf)

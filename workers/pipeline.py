@@ -10,18 +10,22 @@ import json
 import socket
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
+from nas.artifacts import ZIP_NAME, sha256_of
 from nas.types import Measurement, SubnetConfig, TrialRequest, TrialResult
 from workers import datasets
 from workers.benchmark import measure_ir
 from workers.evaluate import evaluate_qa, openvino_runner
 from workers.export import ir_size_bytes, save_ir, to_openvino
-from workers.quantize import quantize_int8
+from workers.quantize import AccuracyValidation, quantize_int8
+
+AC_VALIDATION_QUESTIONS = 200  # questions of the train file that accuracy-controlled INT8 is validated on
 
 
 class StageTimer:
@@ -51,6 +55,25 @@ def calibration_batches(req: TrialRequest) -> list[dict[str, np.ndarray]]:
         }
         for i in sorted(take)
     ]
+
+
+def accuracy_validation(req: TrialRequest) -> AccuracyValidation:
+    """F1 on the last questions of the TRAIN file (never the eval file), away from the calibration windows
+    (those come from the first questions) wherever the file is long enough."""
+    from nas.data.features import prepare_eval_features
+    from workers.evaluate import f1_validation
+
+    examples = datasets.examples(req.train_file)
+    calibration_questions = max(256, 2 * req.calibration_samples)
+    begin = max(0, len(examples) - AC_VALIDATION_QUESTIONS)
+    if len(examples) - calibration_questions >= AC_VALIDATION_QUESTIONS // 4:
+        begin = max(begin, calibration_questions)
+    chosen = examples[begin:]
+    feats = prepare_eval_features(
+        chosen, datasets.tokenizer(req.teacher_dir), max_seq_length=req.max_seq_length, doc_stride=req.doc_stride
+    )
+    items, fn = f1_validation(chosen, feats)
+    return AccuracyValidation(items, fn)
 
 
 def evaluate_ir(xml_path: Path, req: TrialRequest, *, precision: str) -> dict[str, float]:
@@ -151,7 +174,15 @@ def run_trial(req: TrialRequest, *, precision: str = "int8") -> TrialResult:
         config["architectures"] = ["BertForQuestionAnswering"]
     if precision == "int8":
         with timer("quantize"):
-            ov_model = quantize_int8(ov_model, calibration_batches(req), subset_size=req.calibration_samples)
+            ov_model = quantize_int8(
+                ov_model,
+                calibration_batches(req),
+                subset_size=req.quant_subset_size,
+                smooth_quant=req.quant_smooth_quant,
+                preset=req.quant_preset,  # type: ignore[arg-type]
+                max_f1_drop=req.quant_max_f1_drop,
+                validation=accuracy_validation(req) if req.quant_max_f1_drop is not None else None,
+            )
     with timer("save"):
         xml = save_ir(ov_model, out_dir, config=config, tokenizer=datasets.tokenizer(req.teacher_dir))
     with timer("evaluate"):
@@ -172,7 +203,8 @@ def run_trial(req: TrialRequest, *, precision: str = "int8") -> TrialResult:
         host=socket.gethostname(),
     )
     (out_dir / "model_card.json").write_text(json.dumps(model_card(req, result, config, precision), indent=2))
-    return result
+    checksums = {f.name: sha256_of(f) for f in sorted(out_dir.iterdir()) if f.is_file() and f.name != ZIP_NAME}
+    return replace(result, checksums=checksums)
 
 
 def full_subnet(teacher_dir: str) -> SubnetConfig:

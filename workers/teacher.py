@@ -1,17 +1,34 @@
-"""Fine-tune a base encoder into an extractive-QA teacher and save it as a Hugging Face directory."""
+"""Fine-tune a base encoder into an extractive-QA teacher and save it as a Hugging Face directory.
+
+Training checkpoints go to ``<out>.partial/checkpoint`` every ``checkpoint_every`` steps; a
+later call with the same arguments resumes from the last one. The finished teacher is
+written to ``<out>.partial`` and renamed to ``<out>``, so a half-written teacher is never
+found (and cached) under ``<out>``.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from nas.data.features import prepare_eval_features, prepare_train_features
+from nas.data.sources import resolve_data_file
+from nas.data.squad import split_by_article
 from search_spaces.bert.training import TrainSettings, train_qa
 from workers import datasets
 from workers.evaluate import evaluate_qa, torch_runner
 from workers.targets import has_fast_bf16
+
+CHECKPOINT_SUBDIR = "checkpoint"
+
+
+def partial_dir(out_dir: str | Path) -> Path:
+    out_dir = Path(out_dir)
+    return out_dir.with_name(out_dir.name + ".partial")
 
 
 def train_teacher(
@@ -19,38 +36,97 @@ def train_teacher(
     out_dir: str | Path,
     *,
     train_file: str,
-    eval_file: str,
+    eval_file: str | None,
     max_seq_length: int,
     doc_stride: int,
     settings: TrainSettings,
     max_train_examples: int | None = None,
     max_eval_examples: int | None = None,
+    validation_split: float = 0.0,
+    checkpoint_every: int | None = 200,
     on_step: Callable[[int, int, float], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Train, evaluate (PyTorch FP32) and write ``out_dir`` atomically: a half-written teacher is never cached."""
+    """Train, evaluate (PyTorch FP32) and write ``out_dir`` atomically; return its metrics.
+
+    ``validation_split`` > 0 holds out that fraction of the training file's *articles*
+    (never single questions: their contexts would leak into training); the model trains on
+    the rest and ``heldout_f1`` / ``heldout_exact_match`` score it on the held-out articles.
+    Choose hyper-parameters on those, never on the evaluation file. ``max_train_examples``
+    limits the questions read from the train file, before the split. ``checkpoint_every``
+    None disables checkpoints. Named data sets (``squad``) are resolved as in job specs.
+    ``eval_file`` None skips the evaluation-file scores (``f1``/``exact_match`` are then absent).
+    """
     import torch
     from transformers import AutoModelForQuestionAnswering
 
+    def stage(text: str) -> None:
+        if on_stage is not None:
+            on_stage(text)
+
     torch.manual_seed(settings.seed)
     out_dir = Path(out_dir)
+    tmp = partial_dir(out_dir)
     started = time.perf_counter()
+    train_path = resolve_data_file(train_file, role="train")
+    eval_path = resolve_data_file(eval_file, role="eval") if eval_file is not None else None
     tok = datasets.tokenizer(base_dir)
     model = AutoModelForQuestionAnswering.from_pretrained(base_dir)
-    feats = datasets.train_features(train_file, max_train_examples, base_dir, max_seq_length, doc_stride)
+    stage("tokenising")
+    heldout: list[Any] = []
+    if validation_split > 0:
+        kept, heldout = split_by_article(
+            datasets.examples(train_path, max_train_examples), validation_split, seed=settings.seed
+        )
+        feats = prepare_train_features(kept, tok, max_seq_length=max_seq_length, doc_stride=doc_stride)
+        train_questions = len(kept)
+    else:
+        feats = datasets.train_features(train_path, max_train_examples, base_dir, max_seq_length, doc_stride)
+        train_questions = len(datasets.examples(train_path, max_train_examples))
+    # Every data set is tokenised before training, so bad data fails here, not after hours of it.
+    held_feats = (
+        prepare_eval_features(heldout, tok, max_seq_length=max_seq_length, doc_stride=doc_stride) if heldout else None
+    )
+    if eval_path is not None:
+        examples = datasets.examples(eval_path, max_eval_examples)
+        eval_feats = datasets.eval_features(eval_path, max_eval_examples, base_dir, max_seq_length, doc_stride)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu" and has_fast_bf16():
         settings = replace(settings, bf16=True)
-    stats = train_qa(model, feats, settings, device=device, on_step=on_step)
+    stage("fine-tuning")
+    stats = train_qa(
+        model,
+        feats,
+        settings,
+        device=device,
+        on_step=on_step,
+        checkpoint_dir=tmp / CHECKPOINT_SUBDIR if checkpoint_every else None,
+        checkpoint_every=checkpoint_every,
+    )
     model.to("cpu")
-    examples = datasets.examples(eval_file, max_eval_examples)
-    eval_feats = datasets.eval_features(eval_file, max_eval_examples, base_dir, max_seq_length, doc_stride)
-    scores = evaluate_qa(torch_runner(model), examples, eval_feats, batch_size=32)
+    metrics: dict[str, Any] = {}
+    if held_feats is not None:
+        stage("evaluating on the held-out train articles")
+        held = evaluate_qa(torch_runner(model), heldout, held_feats, batch_size=32)
+        metrics.update(
+            heldout_f1=held["f1"],
+            heldout_exact_match=held["exact_match"],
+            heldout_questions=held["count"],
+            heldout_articles=len({e.title for e in heldout}),
+        )
+    scores: dict[str, Any] = {}
+    if eval_path is not None:
+        stage("evaluating on the evaluation file")
+        done = evaluate_qa(torch_runner(model), examples, eval_feats, batch_size=32)
+        scores = {"f1": done["f1"], "exact_match": done["exact_match"], "eval_questions": done["count"]}
     metrics = {
-        "f1": scores["f1"],
-        "exact_match": scores["exact_match"],
-        "eval_questions": scores["count"],
+        **scores,
+        **metrics,
+        "validation_split": validation_split,
+        "train_questions": train_questions,
         "train_features": len(feats),
         "steps": stats.steps,
+        "resumed_from_step": stats.resumed_from_step,
         "final_loss": stats.final_loss,
         "train_seconds": stats.seconds,
         "wall_seconds": time.perf_counter() - started,
@@ -59,16 +135,15 @@ def train_teacher(
         "max_seq_length": max_seq_length,
         "doc_stride": doc_stride,
         "train_file": str(train_file),
-        "eval_file": str(eval_file),
+        "eval_file": None if eval_file is None else str(eval_file),
     }
-    tmp = out_dir.with_name(out_dir.name + ".partial")
+    stage("saving")
     tmp.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    shutil.rmtree(tmp / CHECKPOINT_SUBDIR, ignore_errors=True)
     if out_dir.exists():
-        import shutil
-
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
     return metrics

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.data.squad import QAExample
+from nas.data.squad import QAExample, SquadFormatError
 
 _CHUNK = 1000  # examples tokenised at a time
 _CLS_INDEX = 0  # BERT-style inputs start with [CLS]; it labels "answer not in this window"
@@ -64,31 +64,61 @@ class _Windows:
     encodings: list[Any]  # tokenizers.Encoding per window: sequence ids, offsets as tuples
 
 
-def _fit_questions(chunk: Sequence[QAExample], tokenizer: Any, max_tokens: int) -> list[str]:
-    """Questions without leading space, cut to ``max_tokens`` tokens where longer.
+def max_question_tokens(tokenizer: Any, max_seq_length: int, doc_stride: int) -> int:
+    """The longest question (in tokens) that still leaves the windowing room for context.
 
-    Leading white space only wastes window room (``run_qa.py`` strips it too). A question
-    too long to leave ``doc_stride`` context tokens makes the Rust tokenizer panic, which
-    is not even an ``Exception``; cutting the rare overlong question avoids that.
+    With a pair ``[CLS] question [SEP] context [SEP]`` the context part of a window has
+    ``max_seq_length - specials - question`` tokens, and consecutive windows overlap by
+    ``doc_stride`` of them, so that part must be longer than ``doc_stride``.
     """
-    questions = [example.question.lstrip() for example in chunk]
-    offsets = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-    return [q if len(o) <= max_tokens else q[: o[max_tokens - 1][1]] for q, o in zip(questions, offsets)]
+    room = max_seq_length - tokenizer.num_special_tokens_to_add(pair=True) - doc_stride - 1
+    if doc_stride < 0 or room < 1:
+        raise ValueError(f"doc_stride={doc_stride} leaves no room in max_seq_length={max_seq_length}")
+    return room
+
+
+def check_questions_fit(
+    examples: Sequence[QAExample], tokenizer: Any, *, max_seq_length: int, doc_stride: int, chunk: int = 10_000
+) -> None:
+    """Raise ``SquadFormatError`` (file, record id, problem) for the first question too long for a window.
+
+    Tokenises the questions only (batched), which is cheap enough to run when a job is
+    submitted. Such a question used to be cut silently; it is now an error because the
+    model would be trained or scored on a question it never saw whole.
+    """
+    limit = max_question_tokens(tokenizer, max_seq_length, doc_stride)
+    for begin in range(0, len(examples), chunk):
+        part = examples[begin : begin + chunk]
+        ids = tokenizer([e.question.lstrip() for e in part], add_special_tokens=False)["input_ids"]
+        for example, tokens in zip(part, ids):
+            if len(tokens) > limit:
+                raise SquadFormatError(
+                    example.source or "<examples>",
+                    example.id,
+                    f"the question is {len(tokens)} tokens long, but with max_seq_length={max_seq_length} and "
+                    f"doc_stride={doc_stride} a question may have at most {limit} tokens to leave room for "
+                    "context; shorten the question, raise max_seq_length or lower doc_stride",
+                )
 
 
 def _tokenize(
     examples: Sequence[QAExample], tokenizer: Any, max_seq_length: int, doc_stride: int
 ) -> Iterator[_Windows]:
-    """Yield the windows of ``_CHUNK`` examples at a time."""
+    """Yield the windows of ``_CHUNK`` examples at a time.
+
+    Questions lose their leading white space (it only wastes window room; ``run_qa.py``
+    strips it too). A question too long to leave ``doc_stride`` context tokens is a
+    ``SquadFormatError`` raised before the Rust tokenizer sees it (it would panic, which is
+    not even an ``Exception``).
+    """
     if not getattr(tokenizer, "is_fast", False):
         raise TypeError("character offsets need a fast (Rust) tokenizer")
-    max_question = max_seq_length - tokenizer.num_special_tokens_to_add(pair=True) - doc_stride - 1
-    if doc_stride < 0 or max_question < 1:
-        raise ValueError(f"doc_stride={doc_stride} leaves no room in max_seq_length={max_seq_length}")
+    max_question_tokens(tokenizer, max_seq_length, doc_stride)
     for begin in range(0, len(examples), _CHUNK):
         chunk = examples[begin : begin + _CHUNK]
+        check_questions_fit(chunk, tokenizer, max_seq_length=max_seq_length, doc_stride=doc_stride)
         enc = tokenizer(
-            _fit_questions(chunk, tokenizer, max_question),
+            [example.question.lstrip() for example in chunk],
             [example.context for example in chunk],
             truncation="only_second",
             max_length=max_seq_length,

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -30,7 +32,11 @@ class SquadFormatError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class QAExample:
-    """One question with its gold answers; ``context`` is shared by all questions of a paragraph."""
+    """One question with its gold answers; ``context`` is shared by all questions of a paragraph.
+
+    ``source`` is the file it was read from (shared string, not compared): later checks, such
+    as a question too long for the model's windows, name the file as well as the record.
+    """
 
     id: str
     title: str
@@ -38,6 +44,7 @@ class QAExample:
     question: str
     answers: tuple[str, ...]
     answer_starts: tuple[int, ...]
+    source: str = field(default="", compare=False, repr=False)
 
 
 _JSON_NAMES = {dict: "an object", list: "an array", str: "a string", int: "an integer"}
@@ -132,7 +139,7 @@ def load_squad(path: str | os.PathLike[str], *, limit: int | None = None) -> lis
                 seen.add(qa_id)
                 question = _field(qa, "question", str, name, qa_id)
                 texts, starts = _answers(qa, context, name, qa_id)
-                examples.append(QAExample(qa_id, title, context, question, texts, starts))
+                examples.append(QAExample(qa_id, title, context, question, texts, starts, name))
                 if len(examples) == limit:
                     return examples
     if not examples:
@@ -144,3 +151,23 @@ def is_synthetic(path: str | os.PathLike[str]) -> bool:
     """True for files made by ``nas.data.synthetic`` (top-level ``"synthetic": true``)."""
     root = _read_json(path)
     return isinstance(root, dict) and root.get("synthetic") is True
+
+
+def split_by_article(
+    examples: Sequence[QAExample], fraction: float, *, seed: int = 0
+) -> tuple[list[QAExample], list[QAExample]]:
+    """(kept, held out): a seeded ``fraction`` of the ARTICLES (by title) is held out whole.
+
+    Splitting articles rather than questions keeps every context on one side, so held-out
+    scores are not inflated by paragraphs the model was trained on. At least one article
+    goes to each side; the order of the questions within each side is kept.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"the held-out fraction must be between 0 and 1, got {fraction}")
+    titles = list(dict.fromkeys(example.title for example in examples))
+    if len(titles) < 2:
+        where = (examples[0].source if examples else "") or "the training data"
+        raise ValueError(f"{where}: holding out articles needs at least 2 articles (titles), found {len(titles)}")
+    n_held = min(len(titles) - 1, max(1, round(fraction * len(titles))))
+    held = set(random.Random(seed).sample(titles, n_held))
+    return [e for e in examples if e.title not in held], [e for e in examples if e.title in held]

@@ -6,10 +6,13 @@ sliced subnets (cross-entropy mixed with KL to the teacher's start/end logits).
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import time
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -17,6 +20,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.data.features import TrainFeatures
+
+log = logging.getLogger(__name__)
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint left by a run with other settings, data or model."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,8 @@ class TrainStats:
     steps: int
     examples_seen: int
     final_loss: float
-    seconds: float
+    seconds: float  # training time of this call plus that of the runs it resumed
+    resumed_from_step: int = 0  # 0: started from scratch
 
 
 def total_steps(num_features: int, settings: TrainSettings) -> int:
@@ -59,6 +70,41 @@ def _kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -
     ) * temperature**2
 
 
+def _checkpoint_identity(model: nn.Module, features: TrainFeatures, settings: TrainSettings, soft: bool) -> dict[str, Any]:
+    """What must match for a checkpoint to continue this run (else resuming would train something else)."""
+    return {
+        # bf16 is left out: a run started on a bf16 CPU may continue on a GPU (FP32) and vice versa.
+        **{k: v for k, v in asdict(settings).items() if k != "bf16"},
+        "features": len(features),
+        "seq_len": int(features.input_ids.shape[1]) if len(features) else 0,
+        "labels": int(np.asarray(features.start_positions, dtype=np.int64).sum() % 1_000_003),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "distillation": soft,
+    }
+
+
+def save_checkpoint(directory: str | os.PathLike[str], state: dict[str, Any]) -> Path:
+    """Write ``state`` to ``directory/checkpoint.pt`` atomically (temporary file, fsync, rename)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / CHECKPOINT_FILE
+    tmp = directory / (CHECKPOINT_FILE + ".partial")
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, target)
+    return target
+
+
+def load_checkpoint(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
+    path = Path(directory) / CHECKPOINT_FILE
+    if not path.is_file():
+        return None
+    # Our own file: tensors, plain containers and numpy's bit-generator state (ints, strings).
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
 def train_qa(
     model: nn.Module,
     features: TrainFeatures,
@@ -67,11 +113,20 @@ def train_qa(
     soft_targets: tuple[np.ndarray, np.ndarray] | None = None,
     device: str = "cpu",
     on_step: Callable[[int, int, float], None] | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
 ) -> TrainStats:
     """Fine-tune ``model`` in place with AdamW, linear warm-up then linear decay, gradient clipping.
 
     ``soft_targets`` are the teacher's (start, end) logits for every feature, computed once
     (``teacher_logits``): distillation then costs no teacher forward pass per step.
+
+    With ``checkpoint_dir``, every ``checkpoint_every`` steps the model and optimizer and
+    scheduler states, the step, the epoch-order RNG state (as it was before the current
+    epoch's shuffle) and torch's RNG state (dropout) are written there atomically; a call
+    that finds a checkpoint continues from it and, on the same device, ends with the same
+    parameters as an uninterrupted run. A checkpoint made with other settings, data or
+    model is refused (``CheckpointMismatchError``) rather than silently mixed in.
     """
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
@@ -96,11 +151,59 @@ def train_qa(
     }
     if soft_targets is not None:
         arrays["teacher_start"], arrays["teacher_end"] = soft_targets
+    if checkpoint_every is not None and checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
+    every = checkpoint_every or max(1, steps // 10)
+    identity = _checkpoint_identity(model, features, settings, soft_targets is not None)
+    step, seen, loss_value, earlier_seconds = 0, 0, float("nan"), 0.0
+    resume_at = 0  # batch index within the current epoch to continue from
+    epoch_rng_state = rng.bit_generator.state
+    state = load_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
+    if state is not None:
+        if state["identity"] != identity:
+            diff = sorted(k for k in identity.keys() | state["identity"].keys() if state["identity"].get(k) != identity.get(k))
+            raise CheckpointMismatchError(
+                f"{Path(checkpoint_dir) / CHECKPOINT_FILE} belongs to another run (different {', '.join(diff)}); "  # type: ignore[arg-type]
+                "delete it or train with the same settings and data"
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, seen, loss_value, earlier_seconds = state["step"], state["seen"], state["loss"], state["seconds"]
+        epoch_rng_state, resume_at = state["epoch_rng_state"], state["batch_in_epoch"]
+        torch.set_rng_state(state["torch_rng"])
+        if device.startswith("cuda") and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"])
+        log.info("resuming training at step %d of %d from %s", step, steps, checkpoint_dir)
+    resumed_from = step
     began = time.perf_counter()
-    step, seen, loss_value = 0, 0, float("nan")
+
+    def checkpoint(batch_in_epoch: int) -> None:
+        save_checkpoint(
+            checkpoint_dir,  # type: ignore[arg-type]
+            {
+                "identity": identity,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "step": step,
+                "seen": seen,
+                "loss": loss_value,
+                "seconds": earlier_seconds + time.perf_counter() - began,
+                "epoch_rng_state": epoch_rng_state,
+                "batch_in_epoch": batch_in_epoch,
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state() if device.startswith("cuda") else None,
+            },
+        )
+
     while step < steps:
+        rng.bit_generator.state = epoch_rng_state
         order = rng.permutation(len(features))
-        for lo in range(0, len(order), settings.batch_size):
+        starts = range(0, len(order), settings.batch_size)
+        for batch_in_epoch, lo in enumerate(starts):
+            if batch_in_epoch < resume_at:
+                continue
             if step >= steps:
                 break
             idx = order[lo : lo + settings.batch_size]
@@ -124,10 +227,23 @@ def train_qa(
             step += 1
             seen += len(idx)
             loss_value = float(loss.detach())
+            if checkpoint_dir is not None and step % every == 0 and step < steps:
+                if batch_in_epoch + 1 < len(starts):
+                    checkpoint(batch_in_epoch + 1)
+                else:  # the epoch is done: the next one starts from the RNG state after this shuffle
+                    epoch_rng_state, resume_at = rng.bit_generator.state, 0
+                    checkpoint(0)
             if on_step is not None:
                 on_step(step, steps, loss_value)
+        epoch_rng_state, resume_at = rng.bit_generator.state, 0
     model.eval()
-    return TrainStats(steps=step, examples_seen=seen, final_loss=loss_value, seconds=time.perf_counter() - began)
+    return TrainStats(
+        steps=step,
+        examples_seen=seen,
+        final_loss=loss_value,
+        seconds=earlier_seconds + time.perf_counter() - began,
+        resumed_from_step=resumed_from,
+    )
 
 
 def teacher_logits(teacher: nn.Module, features: TrainFeatures, *, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,15 @@ import pytest
 from nas.data.features import (
     EvalFeatures,
     TrainFeatures,
+    check_questions_fit,
     iter_batches,
+    max_question_tokens,
     postprocess_predictions,
     prepare_eval_features,
     prepare_train_features,
 )
 from nas.data.metric import normalize_answer, squad_scores
-from nas.data.squad import QAExample, load_squad
+from nas.data.squad import QAExample, SquadFormatError, load_squad
 from nas.data.synthetic import write_synthetic_squad
 
 SEQ, STRIDE = 128, 32  # short windows, so most real contexts need several
@@ -183,14 +186,38 @@ def test_postprocess_takes_the_best_window() -> None:
         postprocess_predictions([TOY], features, start[:1], end[:1])
 
 
-def test_overlong_question_is_cut_not_a_tokenizer_panic(tokenizer: Any) -> None:
+def test_overlong_question_is_an_error_naming_file_record_and_problem(tmp_path: Path, tokenizer: Any) -> None:
     context = "The answer is forty two. " * 10
-    example = QAExample("x", "", context, "why " * 200 + "?", ("forty two",), (14,))
-    train = prepare_train_features([example], tokenizer, max_seq_length=64, doc_stride=16)
-    assert train.input_ids.shape[1] == 64
-    assert (train.start_positions != 0).any()
+    doc = {"data": [{"title": "t", "paragraphs": [{"context": context, "qas": [
+        {"id": "short", "question": "what is it?", "answers": [{"text": "forty two", "answer_start": 14}]},
+        {"id": "long-one", "question": "why " * 200 + "?", "answers": [{"text": "forty two", "answer_start": 14}]},
+    ]}]}]}
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(doc))
+    examples = load_squad(path)
+    for prepare in (prepare_train_features, prepare_eval_features):
+        with pytest.raises(SquadFormatError) as info:
+            prepare(examples, tokenizer, max_seq_length=64, doc_stride=16)
+        assert info.value.path == str(path) and info.value.record_id == "long-one"
+        assert "201 tokens" in info.value.problem and "at most 44" in info.value.problem
+    with pytest.raises(SquadFormatError, match="long-one"):
+        check_questions_fit(examples, tokenizer, max_seq_length=64, doc_stride=16)
+    check_questions_fit(examples[:1], tokenizer, max_seq_length=64, doc_stride=16)
     with pytest.raises(ValueError, match="doc_stride"):
-        prepare_train_features([example], tokenizer, max_seq_length=64, doc_stride=60)
+        prepare_train_features(examples[:1], tokenizer, max_seq_length=64, doc_stride=60)
+
+
+def test_question_length_limit_is_exact(tokenizer: Any) -> None:
+    """The longest accepted question tokenises without the Rust panic; one token more is refused."""
+    limit = max_question_tokens(tokenizer, 64, 16)
+    assert limit == 64 - 3 - 16 - 1
+    context = "The answer is forty two. " * 10
+    fits = QAExample("fits", "", context, "why " * limit, ("forty two",), (14,))
+    train = prepare_train_features([fits], tokenizer, max_seq_length=64, doc_stride=16)
+    assert train.input_ids.shape[1] == 64 and (train.start_positions != 0).any()
+    too_long = QAExample("too-long", "", context, "why " * (limit + 1), ("forty two",), (14,))
+    with pytest.raises(SquadFormatError, match="record too-long"):
+        prepare_eval_features([too_long], tokenizer, max_seq_length=64, doc_stride=16)
 
 
 class _NoTokenTypes:

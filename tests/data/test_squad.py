@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from nas.data.squad import QAExample, SquadFormatError, is_synthetic, load_squad
+from nas.data.squad import QAExample, SquadFormatError, is_synthetic, load_squad, split_by_article
 
 CONTEXT = "Paris is the capital of France. The Seine flows through Paris."
 
@@ -61,6 +61,8 @@ def test_round_trip(tmp_path: Path) -> None:
     )
     assert examples[0].context is examples[1].context  # shared, not copied
     assert examples[2].title == "Rome"
+    assert all(e.source == str(tmp_path / "squad.json") for e in examples)  # named in later errors
+    assert pickle.loads(pickle.dumps(examples[0])).source == examples[0].source
 
 
 def test_limit_keeps_first_questions(tmp_path: Path) -> None:
@@ -180,3 +182,33 @@ def test_real_files_load(real_squad_dir: Path, name: str, count: int) -> None:
     assert len({e.id for e in examples}) == count
     assert all(e.context[s : s + len(a)] == a for e in examples for a, s in zip(e.answers, e.answer_starts))
     assert not is_synthetic(real_squad_dir / name)
+
+
+def _articles(n: int, questions: int = 3) -> list[QAExample]:
+    return [
+        QAExample(f"a{a}-q{q}", f"article {a}", f"context {a}", f"question {q}?", ("context",), (0,), "f.json")
+        for a in range(n)
+        for q in range(questions)
+    ]
+
+
+def test_split_by_article_holds_out_whole_articles() -> None:
+    examples = _articles(20)
+    kept, held = split_by_article(examples, 0.1, seed=0)
+    assert len({e.title for e in held}) == 2 and len(held) == 6 and len(kept) == 54
+    assert not {e.context for e in kept} & {e.context for e in held}  # no context on both sides
+    assert [e.id for e in kept] == [e.id for e in examples if e in kept]  # order kept
+    assert split_by_article(examples, 0.1, seed=0) == (kept, held)  # seeded
+    assert split_by_article(examples, 0.1, seed=1) != (kept, held)
+    kept2, held2 = split_by_article(_articles(2), 0.01)
+    assert len({e.title for e in held2}) == 1 and len({e.title for e in kept2}) == 1  # at least one each side
+    with pytest.raises(ValueError, match="at least 2 articles"):
+        split_by_article(_articles(1), 0.5)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        split_by_article(examples, 1.0)
+
+
+def test_split_of_the_real_train_slice(real_squad_dir: Path) -> None:
+    kept, held = split_by_article(load_squad(real_squad_dir / "squad-v1.1-train-head.json"), 0.1)
+    assert len({e.title for e in held}) == 1 and len({e.title for e in kept}) == 11  # 12 articles
+    assert not {e.title for e in kept} & {e.title for e in held}
