@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,11 +88,27 @@ def connect_ray(settings: Settings) -> None:
     if settings.ray_address:
         ray.init(address=settings.ray_address, log_to_driver=False)
     else:
-        ray.init(num_cpus=settings.ray_num_cpus, include_dashboard=False, log_to_driver=False)
+        from workers.ray_tasks import target_resource
+        from workers.targets import TARGETS
+
+        # the in-process node serves every known target: natively or emulated by an ISA cap
+        resources = {target_resource(name): 1.0 for name in TARGETS}
+        ray.init(num_cpus=settings.ray_num_cpus, resources=resources, include_dashboard=False, log_to_driver=False)
 
 
 class JobCancelled(Exception):
     pass
+
+
+@dataclass
+class _Flight:
+    """One trial between dispatch and result: built first, then measured once per target."""
+
+    trial: optuna.Trial
+    subnet: SubnetConfig
+    request: TrialRequest
+    built: TrialResult | None = None
+    measurements: list[Any] = field(default_factory=list)
 
 
 class Coordinator:
@@ -281,11 +297,28 @@ class Coordinator:
         self._update(job_id, teacher_dir=str(out), teacher_metrics=metrics)
         return str(out)
 
-    def _baselines(self, job_id: str, spec: JobSpec, teacher_dir: str) -> None:
+    def _measure_options(self, target: str) -> dict[str, Any]:
+        """A measurement takes the target's slot and every CPU of the node it lands on (see workers.ray_tasks)."""
         import ray
 
-        from workers.pipeline import full_subnet
-        from workers.ray_tasks import evaluate_candidate
+        from workers.ray_tasks import target_resource
+
+        key = target_resource(target)
+        if not self.settings.ray_address and not any(key in n.get("Resources", {}) for n in ray.nodes()):
+            key = target_resource("native")  # a profile added after start: the in-process node emulates it
+        cpus = [n["Resources"].get("CPU", 1.0) for n in ray.nodes() if n.get("Alive") and key in n.get("Resources", {})]
+        if not cpus:
+            raise RuntimeError(f"no live Ray node serves target {target!r} (resource {key})")
+        return {"num_cpus": min(cpus), "resources": {key: 1}, "max_retries": self.settings.trial_max_retries}
+
+    def _launch_measures(self, req: TrialRequest, precision: str) -> list[Any]:
+        from workers.ray_tasks import measure
+
+        return [measure.options(**self._measure_options(t)).remote(req, t, precision) for t in req.targets]
+
+    def _baselines(self, job_id: str, spec: JobSpec, teacher_dir: str) -> None:
+        from workers.pipeline import finalize, full_subnet
+        from workers.ray_tasks import build
 
         self._update(job_id, stage="baseline")
         with self.sessions() as s:
@@ -296,17 +329,18 @@ class Coordinator:
                 continue
             out = self.settings.artifacts_dir.resolve() / job_id / f"baseline-{precision}"
             req = replace(self._request(job_id, spec, teacher_dir, -1 - i, subnet, out), finetune_steps=0)
-            ref = evaluate_candidate.options(
-                num_cpus=self._task_cpus(1), max_retries=self.settings.trial_max_retries
-            ).remote(req, precision)
-            result: TrialResult = self._await(job_id, ref)
+            opts = {"num_cpus": self._task_cpus(1), "max_retries": self.settings.trial_max_retries}
+            built: TrialResult = self._await(job_id, build.options(**opts).remote(req, precision))
+            measured = [self._await(job_id, ref) for ref in self._launch_measures(req, precision)]
+            result = finalize(req, built, measured, precision=precision)
             with self.sessions.begin() as s:
                 repo.save_baseline(s, job_id, precision, result)
 
     def _search(self, job_id: str, spec: JobSpec, teacher_dir: str) -> None:
         import ray
 
-        from workers.ray_tasks import evaluate_candidate
+        from workers.pipeline import finalize
+        from workers.ray_tasks import build
 
         self._update(job_id, stage="search")
         space = UniformBertSpace.from_spec(spec.search_space, read_config(Path(teacher_dir)))
@@ -324,10 +358,10 @@ class Coordinator:
             study.set_metric_names(objective_names(spec.targets))
         study.set_user_attr("hwnas:job_id", job_id)
         self._fail_stale(job_id, study)
-        seen: dict[str, TrialResult] = {}
+        seen: dict[str, int] = {}
         with self.sessions() as s:
             for row in repo.trials_of(s, job_id, state="completed"):
-                seen.setdefault(SubnetConfig.from_dict(row.config).encoding(), row.number)  # type: ignore[arg-type]
+                seen.setdefault(SubnetConfig.from_dict(row.config).encoding(), row.number)
         finished = sum(
             1
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
@@ -336,18 +370,27 @@ class Coordinator:
         deadline = time.monotonic() + spec.budget.timeout_s if spec.budget.timeout_s else None
         concurrent = min(spec.budget.max_concurrent, self.settings.max_concurrent_trials)
         cpus = self._task_cpus(concurrent)
-        inflight: dict[Any, tuple[optuna.Trial, SubnetConfig]] = {}
+        flights: dict[Any, _Flight] = {}  # every outstanding task ref -> its trial's state
+        trials_in_flight: set[int] = set()
         cancel = self._cancel[job_id]
+
+        def fail(flight: _Flight, reason: str) -> None:
+            for ref in [r for r, f in flights.items() if f is flight]:
+                ray.cancel(ref, force=True)
+                flights.pop(ref)
+            trials_in_flight.discard(flight.trial.number)
+            self._record_failure(job_id, study, flight.trial, reason)
 
         while True:
             if cancel.is_set():
-                for ref, (trial, _) in inflight.items():
+                for ref in list(flights):
                     ray.cancel(ref, force=True)
-                    if not self._stopping.is_set():  # on shutdown they stay RUNNING: a restart re-runs them
-                        self._record_failure(job_id, study, trial, "cancelled")
+                if not self._stopping.is_set():  # on shutdown they stay RUNNING: a restart re-runs them
+                    for flight in {id(f): f for f in flights.values()}.values():
+                        self._record_failure(job_id, study, flight.trial, "cancelled")
                 return
             out_of_time = deadline is not None and time.monotonic() > deadline
-            while not out_of_time and len(inflight) < concurrent and finished + len(inflight) < spec.budget.trials:
+            while not out_of_time and len(trials_in_flight) < concurrent and finished + len(trials_in_flight) < spec.budget.trials:
                 trial = study.ask()
                 subnet = space.sample(trial)
                 trial.set_user_attr("hwnas:config", subnet.to_dict())
@@ -358,22 +401,43 @@ class Coordinator:
                     finished += 1
                     continue
                 out = self.settings.artifacts_dir.resolve() / job_id / f"trial-{trial.number}"
-                req = self._request(job_id, spec, teacher_dir, trial.number, subnet, out)
-                ref = evaluate_candidate.options(num_cpus=cpus, max_retries=self.settings.trial_max_retries).remote(req)
-                inflight[ref] = (trial, subnet)
-            if not inflight:
+                flight = _Flight(trial, subnet, self._request(job_id, spec, teacher_dir, trial.number, subnet, out))
+                ref = build.options(num_cpus=cpus, max_retries=self.settings.trial_max_retries).remote(flight.request)
+                flights[ref] = flight
+                trials_in_flight.add(trial.number)
+            if not flights:
                 return
-            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
+            ready, _ = ray.wait(list(flights), num_returns=1, timeout=1.0)
             for ref in ready:
-                trial, subnet = inflight.pop(ref)
-                finished += 1
-                try:
-                    result: TrialResult = ray.get(ref)
-                except Exception as exc:
-                    self._record_failure(job_id, study, trial, _failure_reason(exc))
+                flight = flights.pop(ref, None)
+                if flight is None:  # already failed through a sibling task
                     continue
-                self._record_success(job_id, study, trial, result, spec)
-                seen.setdefault(subnet.encoding(), trial.number)  # type: ignore[arg-type]
+                try:
+                    value = ray.get(ref)
+                except Exception as exc:
+                    fail(flight, _failure_reason(exc))
+                    finished += 1
+                    continue
+                if flight.built is None:  # the build finished: measure on every target
+                    flight.built = value
+                    try:
+                        for mref in self._launch_measures(flight.request, "int8"):
+                            flights[mref] = flight
+                    except Exception as exc:
+                        fail(flight, _failure_reason(exc))
+                        finished += 1
+                    continue
+                flight.measurements.append(value)
+                if len(flight.measurements) == len(spec.targets):
+                    trials_in_flight.discard(flight.trial.number)
+                    finished += 1
+                    try:
+                        result = finalize(flight.request, flight.built, flight.measurements)
+                    except Exception as exc:
+                        self._record_failure(job_id, study, flight.trial, _failure_reason(exc))
+                        continue
+                    self._record_success(job_id, study, flight.trial, result, spec)
+                    seen.setdefault(flight.subnet.encoding(), flight.trial.number)
 
     def _values(self, result: TrialResult, spec: JobSpec) -> list[float]:
         return [result.f1] + [result.measurement_for(t).p90_ms for t in spec.targets]

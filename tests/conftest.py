@@ -51,7 +51,9 @@ def ray_local():
     """One in-process Ray for the whole session (starting Ray costs seconds)."""
     import ray
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from nas.config import Settings
+    from nas.coordinator import connect_ray
+
+    connect_ray(Settings(ray_num_cpus=2))  # the service's own way: the node declares its target slots
     yield ray
     ray.shutdown()

@@ -22,7 +22,7 @@ from nas.types import Measurement, SubnetConfig, TrialRequest, TrialResult
 from workers import datasets
 from workers.benchmark import measure_ir
 from workers.evaluate import evaluate_qa, openvino_runner
-from workers.export import ir_size_bytes, save_ir, to_openvino
+from workers.export import IR_XML, ir_size_bytes, save_ir, to_openvino
 from workers.quantize import AccuracyValidation, quantize_int8
 
 AC_VALIDATION_QUESTIONS = 200  # questions of the train file that accuracy-controlled INT8 is validated on
@@ -87,21 +87,6 @@ def evaluate_ir(xml_path: Path, req: TrialRequest, *, precision: str) -> dict[st
     return evaluate_qa(openvino_runner(compiled), examples, feats, batch_size=16)
 
 
-def _measure(xml_path: Path, req: TrialRequest, precision: str) -> list[Measurement]:
-    return [
-        measure_ir(
-            xml_path,
-            target=target,
-            precision=precision,
-            seq_len=req.max_seq_length,
-            throughput_batch=req.throughput_batch,
-            min_iterations=req.measure_iterations,
-            min_seconds=req.measure_seconds,
-        )
-        for target in req.targets
-    ]
-
-
 def _distil(student: Any, teacher: Any, req: TrialRequest) -> None:
     from search_spaces.bert.training import TrainSettings, train_qa
 
@@ -150,13 +135,19 @@ def model_card(req: TrialRequest, result: TrialResult, config: dict[str, Any], p
     }
 
 
-def run_trial(req: TrialRequest, *, precision: str = "int8") -> TrialResult:
-    """The whole candidate evaluation. ``precision="fp32"`` skips NNCF (used for the FP32 baseline)."""
+def build_candidate(req: TrialRequest, *, precision: str = "int8") -> TrialResult:
+    """Everything but the speed measurement: slice, distil, IR, INT8, F1/EM of that IR.
+
+    ``precision="fp32"`` skips NNCF (the FP32 baseline). The result has no measurements yet;
+    ``stage_seconds`` carries the wall-clock window of the build (``build_started_at`` /
+    ``build_finished_at``, epoch seconds) so that measurement exclusivity can be checked.
+    """
     import torch
     from transformers import AutoModelForQuestionAnswering
 
     from search_spaces.bert.extract import count_parameters, extract_subnet
 
+    began = time.time()
     torch.manual_seed(req.seed)
     timer = StageTimer()
     out_dir = Path(req.output_dir)
@@ -187,9 +178,7 @@ def run_trial(req: TrialRequest, *, precision: str = "int8") -> TrialResult:
         xml = save_ir(ov_model, out_dir, config=config, tokenizer=datasets.tokenizer(req.teacher_dir))
     with timer("evaluate"):
         scores = evaluate_ir(xml, req, precision=precision)
-    with timer("measure"):
-        measurements = _measure(xml, req, precision)
-    result = TrialResult(
+    return TrialResult(
         trial_number=req.trial_number,
         subnet=req.subnet,
         f1=scores["f1"],
@@ -197,14 +186,53 @@ def run_trial(req: TrialRequest, *, precision: str = "int8") -> TrialResult:
         num_eval_questions=int(scores["count"]),
         parameters=params,
         ir_size_bytes=ir_size_bytes(out_dir),
-        measurements=tuple(measurements),
-        stage_seconds=timer.seconds,
+        measurements=(),
+        stage_seconds={**timer.seconds, "build_started_at": began, "build_finished_at": time.time()},
         artifact_dir=str(out_dir),
         host=socket.gethostname(),
     )
+
+
+def measure_candidate(req: TrialRequest, target: str, *, precision: str = "int8") -> Measurement:
+    """Speed of the built IR on one target; the fingerprint gets the wall-clock window and the node."""
+    began = time.time()
+    m = measure_ir(
+        Path(req.output_dir) / IR_XML,
+        target=target,
+        precision=precision,
+        seq_len=req.max_seq_length,
+        throughput_batch=req.throughput_batch,
+        min_iterations=req.measure_iterations,
+        min_seconds=req.measure_seconds,
+    )
+    fingerprint = {**m.fingerprint, "started_at": began, "finished_at": time.time(), "node_id": _node_id()}
+    return replace(m, fingerprint=fingerprint)
+
+
+def _node_id() -> str | None:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:  # outside Ray
+        return None
+
+
+def finalize(req: TrialRequest, result: TrialResult, measurements: list[Measurement], *, precision: str = "int8") -> TrialResult:
+    """Attach the measurements, write ``model_card.json`` and record every file's sha256."""
+    out_dir = Path(result.artifact_dir)
+    measure_s = sum(m.fingerprint.get("finished_at", 0) - m.fingerprint.get("started_at", 0) for m in measurements)
+    result = replace(result, measurements=tuple(measurements), stage_seconds={**result.stage_seconds, "measure": round(measure_s, 3)})
+    config = json.loads((out_dir / "config.json").read_text())
     (out_dir / "model_card.json").write_text(json.dumps(model_card(req, result, config, precision), indent=2))
     checksums = {f.name: sha256_of(f) for f in sorted(out_dir.iterdir()) if f.is_file() and f.name != ZIP_NAME}
     return replace(result, checksums=checksums)
+
+
+def run_trial(req: TrialRequest, *, precision: str = "int8") -> TrialResult:
+    """Build, measure on every target, finalize: the whole candidate in this process."""
+    built = build_candidate(req, precision=precision)
+    return finalize(req, built, [measure_candidate(req, t, precision=precision) for t in req.targets], precision=precision)
 
 
 def full_subnet(teacher_dir: str) -> SubnetConfig:

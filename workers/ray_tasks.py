@@ -1,7 +1,11 @@
 """Thin Ray wrappers around the worker functions; heavy imports happen inside the task, on the worker.
 
-Ray's ``max_retries`` re-runs a task whose worker process died (system failure); an
-exception raised by the pipeline itself is an application failure and is not retried.
+A trial is two kinds of task: ``build`` (slice, distil, INT8, F1: any node, some CPUs) and
+``measure`` (one per target). A measurement asks for the node's target resource ``hw:<target>``
+*and all of the node's CPUs*, so Ray never runs it beside another measurement or a build on the
+same node, and never starts a build there while it runs: exclusivity is a scheduling fact, not
+a lock. Ray's ``max_retries`` re-runs a task whose worker process died; an exception raised by
+the pipeline itself is an application failure and is not retried.
 """
 
 from __future__ import annotations
@@ -11,7 +15,11 @@ from typing import Any
 
 import ray
 
-from nas.types import TrialRequest, TrialResult
+from nas.types import Measurement, TrialRequest, TrialResult
+
+
+def target_resource(target: str) -> str:
+    return f"hw:{target}"
 
 
 def _use_assigned_cpus() -> None:
@@ -25,11 +33,18 @@ def _use_assigned_cpus() -> None:
 
 
 @ray.remote
-def evaluate_candidate(request: TrialRequest, precision: str = "int8") -> TrialResult:
+def build(request: TrialRequest, precision: str = "int8") -> TrialResult:
     _use_assigned_cpus()
-    from workers.pipeline import run_trial
+    from workers.pipeline import build_candidate
 
-    return run_trial(request, precision=precision)
+    return build_candidate(request, precision=precision)
+
+
+@ray.remote
+def measure(request: TrialRequest, target: str, precision: str = "int8") -> Measurement:
+    from workers.pipeline import measure_candidate
+
+    return measure_candidate(request, target, precision=precision)
 
 
 @ray.remote
