@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.table import Table
+from rich.table import Column, Table
 
 from api.client import TERMINAL, ApiError, HwnasClient
 
@@ -36,7 +36,8 @@ def _int8(t: dict[str, Any], target: str | None = None) -> dict[str, Any] | None
 def cmd_jobs(args: argparse.Namespace) -> int:
     with _client(args) as c:
         jobs = c.jobs(status=args.status, limit=args.limit)
-    table = Table("id", "name", "status", "stage", "trials", "created")
+    table = Table("name", "status", "stage", "trials", "created")
+    table.columns.insert(0, Column("id", no_wrap=True, min_width=32))  # ids are copied from here: never fold them
     for j in jobs:
         p = j["progress"]
         table.add_row(j["id"], j["name"] or "", j["status"], j["stage"], f"{p['completed'] + p['failed']}/{p['trials_budget']}", j["created_at"][:19])

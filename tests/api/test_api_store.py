@@ -189,3 +189,17 @@ class TestApiOverBothStores:
             assert err.value.status == 404
             assert c.job("a" * 32)["status"] == "completed", "deleting one job leaves the others"
         assert not art.exists()
+
+    def test_cli_commands_against_the_service(self, service, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+        from api.cli import main
+
+        auth = ["--server", service["url"], "--token", service["read"]]
+        assert main(["jobs", *auth]) == 0
+        assert "a" * 32 in capsys.readouterr().out.replace("\n", "")
+        assert main(["pareto", "a" * 32, "--target", "native", "--min-f1", "60", *auth]) == 0
+        assert "best under the constraint" in capsys.readouterr().out
+        assert main(["download", "a" * 32, "--best", "--min-f1", "60", "-o", str(tmp_path), *auth]) == 0
+        assert list(tmp_path.glob("hwnas-*-trial*-int8.zip"))
+        assert main(["watch", "a" * 32, *auth]) == 0  # a finished job: one frame, exit 0
+        assert main(["cancel", "a" * 32, *auth]) == 1  # read token: refused, one line, no traceback
+        assert "403" in capsys.readouterr().out
