@@ -13,11 +13,16 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "hwnas_alembic_version"
 
 
+def _ensure_sqlite_dir(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
+    _ensure_sqlite_dir(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -48,6 +53,7 @@ def _alembic_config(url: str):  # type: ignore[no-untyped-def]
 def upgrade(url: str, revision: str = "head") -> None:
     from alembic import command
 
+    _ensure_sqlite_dir(url)
     command.upgrade(_alembic_config(url), revision)
 
 
