@@ -162,19 +162,15 @@ def pareto(
     job = _job_or_404(session, job_id)
     if target not in job.spec["targets"]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"target {target!r} is not one of {job.spec['targets']}")
-    trials = {t.number: t for t in repo.trials_of(session, job_id, state="completed")}
-    latency: dict[int, float] = {}
-    points = []
-    for number, t in trials.items():
-        for m in t.measurements:
-            if m.target == target and m.precision == "int8" and t.f1 is not None:
-                latency[number] = m.p90_ms
-                points.append((number, (t.f1, m.p90_ms)))
-    front = sorted(pareto_keys(points, ["maximize", "minimize"]), key=lambda n: latency[n])  # type: ignore[arg-type, index]
-    ok = [n for n in front if (min_f1 is None or trials[n].f1 >= min_f1) and (max_latency_ms is None or latency[n] <= max_latency_ms)]  # type: ignore[index, operator]
+    rows = repo.pareto_points(session, job_id, target)
+    f1 = {n: v for n, v, _ in rows}
+    latency = {n: p for n, _, p in rows}
+    front = sorted(pareto_keys([(n, (v, p)) for n, v, p in rows], ["maximize", "minimize"]), key=lambda n: latency[n])  # type: ignore[arg-type, index]
+    ok = [n for n in front if (min_f1 is None or f1[n] >= min_f1) and (max_latency_ms is None or latency[n] <= max_latency_ms)]  # type: ignore[index]
     best = None
     if ok and (min_f1 is not None or max_latency_ms is not None):
-        best = ok[0] if min_f1 is not None else max(ok, key=lambda n: trials[n].f1)  # type: ignore[index, arg-type, return-value]
+        best = ok[0] if min_f1 is not None else max(ok, key=lambda n: f1[n])  # type: ignore[index]
+    trials = repo.trials_by_number(session, job_id, front)  # type: ignore[arg-type]
     return ParetoOut(
         job_id=job_id,
         target=target,

@@ -146,3 +146,21 @@ def save_baseline(session: Session, job_id: str, precision: str, result: TrialRe
 def baselines_of(session: Session, job_id: str) -> Sequence[Baseline]:
     q = select(Baseline).where(Baseline.job_id == job_id).options(selectinload(Baseline.measurements))
     return session.scalars(q).all()
+
+
+def pareto_points(session: Session, job_id: str, target: str) -> list[tuple[int, float, float]]:
+    """(number, F1, INT8 p90) of every completed trial measured on ``target``: columns only, one query."""
+    q = (
+        select(Trial.number, Trial.f1, Measurement.p90_ms)
+        .join(Measurement, Measurement.trial_id == Trial.id)
+        .where(Trial.job_id == job_id, Trial.state == "completed", Trial.f1.is_not(None))
+        .where(Measurement.target == target, Measurement.precision == "int8")
+    )
+    return [(n, f1, p90) for n, f1, p90 in session.execute(q)]
+
+
+def trials_by_number(session: Session, job_id: str, numbers: Sequence[int]) -> dict[int, Trial]:
+    if not numbers:
+        return {}
+    q = select(Trial).where(Trial.job_id == job_id, Trial.number.in_(list(numbers))).options(selectinload(Trial.measurements))
+    return {t.number: t for t in session.scalars(q)}
