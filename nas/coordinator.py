@@ -260,7 +260,6 @@ class Coordinator:
                 raise JobCancelled(job_id)
 
     def _teacher(self, job_id: str, spec: JobSpec) -> str:
-
         from workers.ray_tasks import build_teacher
 
         self._update(job_id, stage="teacher")
