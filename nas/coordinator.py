@@ -119,6 +119,7 @@ class Coordinator:
         self._threads: dict[str, threading.Thread] = {}
         self._cancel: dict[str, threading.Event] = {}
         self._teacher_locks: dict[str, threading.Lock] = {}
+        self._synthetic: dict[str, bool] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
 
@@ -196,6 +197,7 @@ class Coordinator:
                 job = repo.get_job(s, job_id)
                 assert job is not None
                 spec = with_local_data_files(JobSpec.model_validate(job.spec), self.settings)
+                self._synthetic[job_id] = job.synthetic_data  # fixed for the job: read once, not per trial
                 first_start = job.started_at is None
             self._update(job_id, status="running", **({"started_at": utcnow()} if first_start else {}))
             teacher_dir = self._teacher(job_id, spec)
@@ -214,8 +216,6 @@ class Coordinator:
             log.debug("%s", traceback.format_exc())
 
     def _request(self, job_id: str, spec: JobSpec, teacher_dir: str, number: int, subnet: SubnetConfig, out: Path) -> TrialRequest:
-        with self.sessions() as s:
-            synthetic = repo.get_job(s, job_id).synthetic_data  # type: ignore[union-attr]
         return TrialRequest(
             job_id=job_id,
             trial_number=number,
@@ -229,7 +229,7 @@ class Coordinator:
             calibration_samples=spec.task.calibration_samples,
             targets=tuple(spec.targets),
             output_dir=str(out),
-            synthetic_data=synthetic,
+            synthetic_data=self._synthetic[job_id],
             finetune_steps=spec.trial_finetune_steps,
             measure_iterations=spec.measure.iterations,
             measure_seconds=spec.measure.seconds,
