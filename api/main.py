@@ -42,11 +42,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.coordinator.stop()
             engine.dispose()
 
-    from api.routes import events, health, jobs, targets
+    from api.routes import dashboard, events, health, jobs, targets
 
     app = FastAPI(title="hwnas", version="0.1.0", lifespan=lifespan, description=__doc__)
     app.state.settings = settings
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     for module in (jobs, events, targets, health):
         app.include_router(module.router)
+    dashboard.install(app)  # the pages at /, plotly.js and static files
     return app

@@ -60,6 +60,8 @@ class Progress(BaseModel):
     running: int
     elapsed_s: float | None
     timeout_s: float | None
+    best_trial: int | None = Field(None, description="number of the most accurate completed trial so far")
+    best_f1: float | None = Field(None, description="its INT8 F1")
 
 
 class JobOut(_FromORM):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse
@@ -33,6 +35,7 @@ def _job_or_404(session, job_id: str) -> Job:  # type: ignore[no-untyped-def]
 
 def _job_out(session, job: Job) -> JobOut:  # type: ignore[no-untyped-def]
     counts = repo.count_trials(session, job.id)
+    best = repo.best_trial(session, job.id)
     end = job.finished_at or (utcnow() if job.started_at else None)
     started = job.started_at
     if started is not None and end is not None and started.tzinfo is None:
@@ -47,6 +50,8 @@ def _job_out(session, job: Job) -> JobOut:  # type: ignore[no-untyped-def]
                 running=counts.get("running", 0),
                 elapsed_s=(end - started).total_seconds() if started is not None and end is not None else None,
                 timeout_s=job.spec["budget"].get("timeout_s"),
+                best_trial=best[0] if best else None,
+                best_f1=best[1] if best else None,
             ),
             "baselines": [BaselineOut.model_validate(b) for b in repo.baselines_of(session, job.id)],
         }
@@ -180,6 +185,20 @@ def pareto(
         constraint=Constraint(min_f1=min_f1, max_latency_ms=max_latency_ms),
         best=TrialOut.model_validate(trials[best]) if best is not None else None,
     )
+
+
+@router.get("/{job_id}/trials/{number}/card", response_model=dict[str, Any], dependencies=[ReadAccess])
+def model_card(job_id: str, number: int, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    """The trial's ``model_card.json``, the one its zip carries (architecture, metrics, measurements, data)."""
+    trial = repo.get_trial(session, job_id, number)
+    if trial is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} has no trial {number}")
+    if trial.state != "completed" or not trial.artifact_dir:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"trial {number} is {trial.state}: no model card")
+    card = (Path(trial.artifact_dir) / "model_card.json").resolve()  # the path comes from the store
+    if not card.is_relative_to(settings.artifacts_dir.resolve()) or not card.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"trial {number} has no model card in the artifact store")
+    return json.loads(card.read_text())
 
 
 @router.get("/{job_id}/trials/{number}/model", response_class=FileResponse, dependencies=[ReadAccess])

@@ -71,6 +71,18 @@ def count_trials(session: Session, job_id: str) -> dict[str, int]:
     return {state: n for state, n in rows}
 
 
+def best_trial(session: Session, job_id: str) -> tuple[int, float] | None:
+    """(number, F1) of the most accurate completed trial so far (the jobs page's "best so far")."""
+    q = (
+        select(Trial.number, Trial.f1)
+        .where(Trial.job_id == job_id, Trial.state == "completed", Trial.f1.is_not(None))
+        .order_by(Trial.f1.desc(), Trial.number)
+        .limit(1)
+    )
+    row = session.execute(q).first()
+    return (row[0], row[1]) if row else None
+
+
 def start_trial(session: Session, job_id: str, *, number: int, optuna_trial_id: int, config: dict[str, Any]) -> None:
     session.add(Trial(job_id=job_id, number=number, optuna_trial_id=optuna_trial_id, state="running", config=config))
     add_event(session, job_id, "trial", {"number": number, "state": "running", "config": config})

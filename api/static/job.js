@@ -1,0 +1,246 @@
+// Job page: stage, progress, a Pareto scatter per target and the trial table, live from the event stream.
+"use strict";
+
+const jobId = decodeURIComponent(location.pathname.split("/")[2]);
+const STAGES = ["queued", "teacher", "baseline", "supernet", "search", "refine", "done"];
+const state = { job: null, trials: [], fronts: {}, sort: { key: "number", desc: false }, minF1: null, stream: null };
+const xAxisSel = document.getElementById("xaxis");
+const minF1Input = document.getElementById("min-f1");
+const trialUrl = (n) => `/jobs/${encodeURIComponent(jobId)}/trials/${n}`;
+
+// ---------- header: status, stage, progress ----------
+function renderJob(job) {
+  document.title = `hwnas · ${job.name || job.id.slice(0, 12)}`;
+  document.getElementById("crumb").textContent = job.name || job.id.slice(0, 12);
+  document.getElementById("job-name").textContent = job.name || "(unnamed job)";
+  document.getElementById("job-status").innerHTML = hw.badge(job.status);
+  document.getElementById("job-id").textContent = job.id;
+  document.getElementById("synthetic").hidden = !job.synthetic_data;
+  const stages = STAGES.includes(job.stage) ? STAGES : [...STAGES.slice(0, -1), job.stage, "done"];
+  const at = stages.indexOf(job.stage);
+  document.getElementById("stages").innerHTML = stages
+    .map((s, i) => `<li class="${i < at || job.stage === "done" ? "past" : i === at ? "current" : ""}" ${i === at ? 'aria-current="step"' : ""}>${hw.esc(s)}</li>`)
+    .join("");
+  document.getElementById("stages").dataset.stage = job.stage;
+  const p = job.progress;
+  const done = p.completed + p.failed;
+  document.getElementById("progress-bar").style.width = `${Math.min(100, (100 * done) / Math.max(1, p.trials_budget))}%`;
+  document.getElementById("progress-text").textContent =
+    `${p.completed} completed, ${p.failed} failed, ${p.running} running of ${p.trials_budget} trials` +
+    (p.elapsed_s !== null ? ` · ${hw.duration(p.elapsed_s)}` : "") + (p.timeout_s ? ` of ${hw.duration(p.timeout_s)}` : "");
+  const teacher = job.teacher_metrics
+    ? Object.entries(job.teacher_metrics).filter(([, v]) => typeof v === "number").map(([k, v]) => `${hw.esc(k)} ${hw.num(v)}`).join(", ")
+    : "";
+  document.getElementById("job-meta").innerHTML = `
+    base model <code>${hw.esc(job.spec.base_model)}</code> · sampler ${hw.esc(job.spec.sampler)} · targets ${job.spec.targets.map(hw.esc).join(", ")}
+    · created ${hw.when(job.created_at)}${job.finished_at ? ` · ended ${hw.when(job.finished_at)}` : ""}
+    ${teacher ? `<br>teacher: ${teacher}` : ""}
+    <br>Optuna study <code>${hw.esc(job.study_name)}</code> (also in optuna-dashboard)`;
+  const err = document.getElementById("job-error");
+  err.hidden = !job.error;
+  err.textContent = job.error ? `job ${job.status}: ${job.error}` : "";
+  document.getElementById("cancel").hidden = hw.TERMINAL.includes(job.status);
+}
+
+// ---------- one Pareto scatter per target ----------
+function targetSection(target) {
+  let sec = document.getElementById(`target-${target}`);
+  if (!sec) {
+    sec = document.createElement("section");
+    sec.id = `target-${target}`;
+    sec.className = "target";
+    sec.innerHTML = `<h3>target <code>${hw.esc(target)}</code> <span class="how"></span></h3>
+      <div class="plot" id="plot-${hw.esc(target)}" data-target="${hw.esc(target)}"></div><p class="best"></p>`;
+    document.getElementById("targets").appendChild(sec);
+    const plot = sec.querySelector(".plot");
+    Plotly.newPlot(plot, [], {}, { responsive: true, displaylogo: false });
+    plot.on("plotly_click", (ev) => {
+      const n = ev.points && ev.points[0] && ev.points[0].customdata;
+      if (n !== undefined && n !== null) location.href = trialUrl(n);
+    });
+  }
+  return sec;
+}
+
+function renderTarget(target) {
+  const sec = targetSection(target);
+  const plot = sec.querySelector(".plot");
+  const byLatency = xAxisSel.value === "p90";
+  const xOf = (m) => (byLatency ? m.p90_ms : m.throughput_sps);
+  const front = state.fronts[target] || { trials: [], best: null };
+  const onFront = new Set(front.trials.map((t) => t.number));
+  // every completed trial with an F1 and an INT8 measurement on this target: the API's plotted set
+  const points = state.trials
+    .filter((t) => t.state === "completed" && t.f1 !== null)
+    .map((t) => ({ t, m: hw.measurementOn(t, target) }))
+    .filter((p) => p.m);
+  const hover = ({ t, m }) =>
+    `trial ${t.number}<br>F1 ${hw.num(t.f1)} · EM ${hw.num(t.exact_match)}<br>p90 ${hw.num(m.p90_ms, 3)} ms · ${hw.num(m.throughput_sps, 1)} samples/s` +
+    `<br>${t.config.layers.length} layers · ${hw.int(t.parameters)} parameters${m.fingerprint.emulated ? "<br>emulated" : ""}`;
+  const trace = (pts, extra) => Object.assign({
+    type: "scatter", mode: "markers", meta: "trials",
+    x: pts.map((p) => xOf(p.m)), y: pts.map((p) => p.t.f1),
+    customdata: pts.map((p) => p.t.number), text: pts.map(hover), hoverinfo: "text",
+  }, extra);
+  const dominated = points.filter((p) => !onFront.has(p.t.number));
+  const frontPts = points.filter((p) => onFront.has(p.t.number)).sort((a, b) => a.m.p90_ms - b.m.p90_ms);
+  const traces = [
+    trace(dominated, { name: "dominated trials", marker: { size: 9, color: "#7a8ca3", opacity: 0.3 } }),
+    trace(frontPts, { name: "Pareto front", mode: byLatency ? "lines+markers" : "markers", line: { shape: "hv", color: "#1f6fd1", width: 1.5 }, marker: { size: 11, color: "#1f6fd1" } }),
+  ];
+  for (const [precision, symbol, color] of [["fp32", "star", "#c0392b"], ["int8", "diamond", "#e67e22"]]) {
+    const b = (state.job.baselines || []).find((x) => x.precision === precision && x.state === "completed");
+    const m = b && hw.measurementOn(b, target, precision);
+    if (b && m && b.f1 !== null) {
+      traces.push({
+        type: "scatter", mode: "markers+text", name: `teacher ${precision.toUpperCase()}`, x: [xOf(m)], y: [b.f1],
+        text: [`teacher ${precision.toUpperCase()}`], textposition: "top center", hoverinfo: "x+y+name",
+        marker: { symbol, size: 15, color },
+      });
+    }
+  }
+  const best = front.best && hw.measurementOn(front.best, target);
+  if (best) {
+    traces.push({
+      type: "scatter", mode: "markers", name: `best with F1 ≥ ${state.minF1}`, x: [xOf(best)], y: [front.best.f1],
+      customdata: [front.best.number], hoverinfo: "name", marker: { size: 22, color: "rgba(0,0,0,0)", line: { color: "#27ae60", width: 3 } },
+    });
+  }
+  const shapes = [], annotations = [];
+  if (state.minF1 !== null) {
+    shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, y0: state.minF1, y1: state.minF1, line: { color: "#c0392b", dash: "dash", width: 1.5 } });
+    annotations.push({ xref: "paper", x: 1, y: state.minF1, xanchor: "right", yanchor: "bottom", showarrow: false, text: `F1 constraint ≥ ${state.minF1}`, font: { color: "#c0392b" } });
+  }
+  Plotly.react(plot, traces, {
+    margin: { t: 20, r: 20, b: 50, l: 60 }, height: 420, hovermode: "closest", uirevision: target + xAxisSel.value,
+    xaxis: { title: { text: byLatency ? `p90 latency on ${target} (ms), batch 1, INT8` : `throughput on ${target} (samples/s), INT8` }, zeroline: false },
+    yaxis: { title: { text: "F1 of the INT8 model" }, zeroline: false },
+    legend: { orientation: "h", y: -0.2 }, shapes, annotations,
+  });
+  plot.dataset.points = String(points.length);
+  plot.dataset.front = String(frontPts.length);
+  const any = points[0] && points[0].m.fingerprint;
+  sec.querySelector(".how").textContent = any ? (any.emulated ? `· emulated on ${any.cpu_model_name}` : `· native (${any.cpu_model_name})`) : "";
+  sec.querySelector(".best").innerHTML = front.best
+    ? `Best trial with F1 ≥ ${state.minF1}: <a href="${trialUrl(front.best.number)}">trial ${front.best.number}</a> — F1 ${hw.num(front.best.f1)}, p90 ${hw.num(best.p90_ms, 3)} ms`
+    : state.minF1 !== null ? `No trial on the front reaches F1 ${state.minF1} yet.` : "";
+}
+
+// ---------- failed trials and the sortable table ----------
+function renderFailed() {
+  const failed = state.trials.filter((t) => t.state === "failed");
+  document.getElementById("failed").innerHTML = failed.length
+    ? failed.map((t) => `<li><a href="${trialUrl(t.number)}">trial ${t.number}</a>: <span class="why">${hw.esc(t.error || "no reason recorded")}</span></li>`).join("")
+    : "<li>none</li>";
+}
+
+function columns() {
+  const cols = [
+    { key: "number", label: "#", value: (t) => t.number, html: (t) => `<a href="${trialUrl(t.number)}">${t.number}</a>` },
+    { key: "state", label: "state", value: (t) => t.state, html: (t) => hw.badge(t.state) },
+    { key: "layers", label: "layers", value: (t) => t.config.layers.length },
+    { key: "heads", label: "heads per layer", value: (t) => t.config.heads.reduce((a, b) => a + b, 0), html: (t) => t.config.heads.join(" ") },
+    { key: "ffn", label: "FFN per layer", value: (t) => t.config.ffn.reduce((a, b) => a + b, 0), html: (t) => t.config.ffn.join(" ") },
+    { key: "parameters", label: "parameters", value: (t) => t.parameters, html: (t) => hw.int(t.parameters) },
+    { key: "f1", label: "F1", value: (t) => t.f1, html: (t) => hw.num(t.f1) },
+    { key: "exact_match", label: "EM", value: (t) => t.exact_match, html: (t) => hw.num(t.exact_match) },
+  ];
+  for (const target of state.job.spec.targets) {
+    const m = (t) => hw.measurementOn(t, target);
+    cols.push({ key: `p90:${target}`, label: `p90 ms ${target}`, value: (t) => m(t) && m(t).p90_ms, html: (t) => (m(t) ? hw.num(m(t).p90_ms, 3) : "–") });
+    cols.push({ key: `tput:${target}`, label: `samples/s ${target}`, value: (t) => m(t) && m(t).throughput_sps, html: (t) => (m(t) ? hw.num(m(t).throughput_sps, 1) : "–") });
+    cols.push({
+      key: `front:${target}`, label: `front ${target}`,
+      value: (t) => ((state.fronts[target] || { trials: [] }).trials.some((f) => f.number === t.number) ? 1 : 0),
+      html: (t) => ((state.fronts[target] || { trials: [] }).trials.some((f) => f.number === t.number) ? "★" : ""),
+    });
+  }
+  cols.push({ key: "error", label: "failure", value: (t) => t.error || "", html: (t) => `<span class="why">${hw.esc((t.error || "").slice(0, 120))}</span>` });
+  return cols;
+}
+
+function renderTable() {
+  const cols = columns();
+  const { key, desc } = state.sort;
+  const col = cols.find((c) => c.key === key) || cols[0];
+  const missing = (v) => v === null || v === undefined || Number.isNaN(v);
+  const rows = [...state.trials].sort((a, b) => {
+    const va = col.value(a), vb = col.value(b);
+    if (missing(va) || missing(vb)) return missing(va) - missing(vb); // unmeasured last either way
+    const c = va < vb ? -1 : va > vb ? 1 : a.number - b.number;
+    return desc ? -c : c;
+  });
+  const table = document.getElementById("trials");
+  table.querySelector("thead").innerHTML = "<tr>" + cols.map((c) =>
+    `<th data-key="${hw.esc(c.key)}" class="${c.key === key ? (desc ? "desc" : "asc") : ""}" title="sort">${hw.esc(c.label)}</th>`).join("") + "</tr>";
+  table.querySelector("tbody").innerHTML = rows.map((t) =>
+    `<tr data-number="${t.number}" class="${t.state}">` + cols.map((c) => `<td>${c.html ? c.html(t) : hw.esc(c.value(t))}</td>`).join("") + "</tr>").join("");
+}
+
+document.querySelector("#trials thead").addEventListener("click", (ev) => {
+  const th = ev.target.closest("th");
+  if (!th) return;
+  state.sort = { key: th.dataset.key, desc: state.sort.key === th.dataset.key ? !state.sort.desc : th.dataset.key !== "number" };
+  renderTable();
+});
+
+// ---------- data ----------
+function defaultMinF1(job) {
+  const fp32 = (job.baselines || []).find((b) => b.precision === "fp32" && b.f1 !== null);
+  return fp32 ? Math.max(0, Math.round((fp32.f1 - 1) * 10) / 10) : null; // within 1 F1 point of the FP32 teacher
+}
+
+async function refresh() {
+  try {
+    const job = await hw.api(`/api/v1/jobs/${encodeURIComponent(jobId)}`);
+    state.job = job;
+    if (state.minF1 === null && minF1Input.value === "") {
+      state.minF1 = defaultMinF1(job);
+      if (state.minF1 !== null) minF1Input.value = state.minF1;
+    }
+    const q = state.minF1 !== null ? `&min_f1=${state.minF1}` : "";
+    const [trials, ...fronts] = await Promise.all([
+      hw.api(`/api/v1/jobs/${encodeURIComponent(jobId)}/trials?limit=10000`),
+      ...job.spec.targets.map((t) => hw.api(`/api/v1/jobs/${encodeURIComponent(jobId)}/pareto?target=${encodeURIComponent(t)}${q}`)),
+    ]);
+    state.trials = trials;
+    job.spec.targets.forEach((t, i) => { state.fronts[t] = fronts[i]; });
+    renderJob(job);
+    job.spec.targets.forEach(renderTarget);
+    renderFailed();
+    renderTable();
+    document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
+    if (hw.TERMINAL.includes(job.status) && state.stream) { // nothing more will happen: let the stream go
+      state.stream.close();
+      state.stream = null;
+      setLive("finished");
+    }
+    return job;
+  } catch (e) { hw.fail(e); return null; }
+}
+
+function setLive(text) {
+  const live = document.getElementById("live");
+  live.textContent = text;
+  live.className = "live " + text.replace(/ /g, "-");
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  const schedule = hw.coalesce(refresh);
+  xAxisSel.addEventListener("change", () => state.job && state.job.spec.targets.forEach(renderTarget));
+  minF1Input.addEventListener("change", () => {
+    const v = parseFloat(minF1Input.value);
+    state.minF1 = Number.isFinite(v) ? v : null;
+    schedule();
+  });
+  document.getElementById("cancel").addEventListener("click", async () => {
+    if (!confirm("Cancel this job? Running trials are stopped.")) return;
+    try { await hw.api(`/api/v1/jobs/${encodeURIComponent(jobId)}/cancel`, { method: "POST" }); schedule(); } catch (e) { hw.fail(e); }
+  });
+  const job = await refresh();
+  if (job && !hw.TERMINAL.includes(job.status)) {
+    state.stream = hw.events({ job_id: jobId }, () => schedule(), setLive);
+  } else if (job) {
+    setLive("finished");
+  }
+});
