@@ -41,19 +41,57 @@ def _unique_sorted(values: list[int], name: str) -> list[int]:
 
 
 class SearchSpaceSpec(_Strict):
-    """Choices per dimension; every kept layer of a subnet gets the same heads and FFN width."""
+    """Choices per dimension, each a list or a range ``{min, max, step}`` (expanded to a sorted list).
 
-    layers: list[int] = Field(description="number of encoder layers kept")
-    heads: list[int] = Field(description="attention heads per kept layer")
-    ffn: list[int] = Field(description="FFN (intermediate) width per kept layer")
+    By default every kept layer of a subnet gets the same heads and FFN width (``per_layer: true``
+    chooses them per layer) and the kept layers are spread over the base's depth
+    (``layer_selection``: ``spread``, ``first`` or ``search``, where the sampler picks the set).
+    ``hidden`` (optional) searches the hidden size too. Bounds against the base model (heads,
+    widths, layers, hidden a multiple of the head size) are checked at submission, with the
+    base's config (``search_spaces.bert.space.BertSpace``).
+    """
 
-    @field_validator("layers", "heads", "ffn")
+    layers: list[int] = Field(description="number of encoder layers kept (list, or {min, max, step})")
+    heads: list[int] = Field(description="attention heads per kept layer (list, or {min, max, step})")
+    ffn: list[int] = Field(description="FFN (intermediate) width per kept layer (list, or {min, max, step})")
+    hidden: list[int] | None = Field(default=None, description="hidden sizes (list, or {min, max, step}); none: the base's")
+    per_layer: bool = Field(default=False, description="choose heads and FFN width per kept layer")
+    layer_selection: Literal["spread", "first", "search"] = Field(default="spread", description="which layers are kept")
+
+    @field_validator("layers", "heads", "ffn", "hidden", mode="before")
     @classmethod
-    def _choices(cls, v: list[int], info) -> list[int]:  # type: ignore[no-untyped-def]
-        return _unique_sorted(v, info.field_name)
+    def _ranges(cls, v, info):  # type: ignore[no-untyped-def]
+        if isinstance(v, dict):
+            unknown = set(v) - {"min", "max", "step"}
+            if unknown or "min" not in v or "max" not in v:
+                raise ValueError(f"{info.field_name}: a range needs min and max (and optionally step)")
+            lo, hi, step = v["min"], v["max"], v.get("step", 1)
+            if not all(isinstance(x, int) and not isinstance(x, bool) for x in (lo, hi, step)):
+                raise ValueError(f"{info.field_name}: min, max and step must be integers")
+            if step < 1 or lo > hi:
+                raise ValueError(f"{info.field_name}: need step >= 1 and min <= max")
+            if (hi - lo) // step + 1 > 10_000:
+                raise ValueError(f"{info.field_name}: more than 10000 choices")
+            return list(range(lo, hi + 1, step))
+        return v
+
+    @field_validator("layers", "heads", "ffn", "hidden")
+    @classmethod
+    def _choices(cls, v: list[int] | None, info) -> list[int] | None:  # type: ignore[no-untyped-def]
+        return None if v is None else _unique_sorted(v, info.field_name)
 
     def size(self) -> int:
-        return len(self.layers) * len(self.heads) * len(self.ffn)
+        from math import comb
+
+        widths = len(self.heads) * len(self.ffn)
+        hidden = len(self.hidden) if self.hidden else 1
+        if not self.per_layer and self.layer_selection != "search":
+            return len(self.layers) * widths * hidden
+        base = max(self.layers)  # lower bound on the base's depth; the exact count needs the base model
+        return hidden * sum(
+            (comb(base, n) if self.layer_selection == "search" else 1) * (widths**n if self.per_layer else widths)
+            for n in self.layers
+        )
 
 
 class BudgetSpec(_Strict):

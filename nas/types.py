@@ -18,12 +18,14 @@ class SubnetConfig:
     """One BERT subnet: which encoder layers are kept, and the width of each kept layer.
 
     ``layers`` holds indices into the base model's encoder (sorted, unique);
-    ``heads[i]`` and ``ffn[i]`` are the attention heads and FFN width of kept layer i.
+    ``heads[i]`` and ``ffn[i]`` are the attention heads and FFN width of kept layer i;
+    ``hidden`` is the hidden (embedding) size, None for the base model's own.
     """
 
     layers: tuple[int, ...]
     heads: tuple[int, ...]
     ffn: tuple[int, ...]
+    hidden: int | None = None
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -34,21 +36,35 @@ class SubnetConfig:
             raise ValueError(f"layers must be sorted and unique, got {self.layers}")
         if min(self.heads) < 1 or min(self.ffn) < 1:
             raise ValueError("heads and ffn must be positive")
+        if self.hidden is not None and self.hidden < 1:
+            raise ValueError("hidden must be positive")
 
     @property
     def num_layers(self) -> int:
         return len(self.layers)
 
-    def to_dict(self) -> dict[str, list[int]]:
-        return {"layers": list(self.layers), "heads": list(self.heads), "ffn": list(self.ffn)}
+    @property
+    def uniform(self) -> bool:
+        """One heads and one FFN choice for every kept layer."""
+        return len(set(self.heads)) == 1 and len(set(self.ffn)) == 1
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"layers": list(self.layers), "heads": list(self.heads), "ffn": list(self.ffn)}
+        if self.hidden is not None:
+            d["hidden"] = self.hidden
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SubnetConfig":
-        return cls(tuple(d["layers"]), tuple(d["heads"]), tuple(d["ffn"]))
+        return cls(tuple(d["layers"]), tuple(d["heads"]), tuple(d["ffn"]), d.get("hidden"))
 
     def encoding(self) -> str:
-        """Stable text form, used for hashing, caching and as a predictor feature key."""
-        return "L" + "-".join(f"{i}:{h}x{f}" for i, h, f in zip(self.layers, self.heads, self.ffn))
+        """Stable text form, used for hashing, caching and as a predictor feature key.
+
+        Unchanged for configs without ``hidden`` (so earlier encodings stay valid); ``/H<n>`` otherwise.
+        """
+        text = "L" + "-".join(f"{i}:{h}x{f}" for i, h, f in zip(self.layers, self.heads, self.ffn))
+        return text if self.hidden is None else f"{text}/H{self.hidden}"
 
     def digest(self) -> str:
         return hashlib.sha256(self.encoding().encode()).hexdigest()[:16]
@@ -104,6 +120,9 @@ class TrialRequest:
     quant_smooth_quant: bool = True
     quant_preset: str = "mixed"  # "mixed" or "performance"
     quant_subset_size: int = 300
+    # A trained supernet directory (search_spaces.bert.supernet_training.train_supernet): the subnet is
+    # sliced from it instead of from ``teacher_dir``; distillation (``finetune_steps``) still uses the teacher.
+    supernet_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +141,9 @@ class TrialResult:
     artifact_dir: str
     host: str = ""
     checksums: dict[str, str] = field(default_factory=dict)  # file name -> sha256 of the IR files
+    # Set by refinement (workers.supernet.refine_candidate): the F1/EM of the same subnet before it.
+    f1_before_refine: float | None = None
+    exact_match_before_refine: float | None = None
 
     def measurement_for(self, target: str, precision: str = "int8") -> Measurement:
         for m in self.measurements:

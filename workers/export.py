@@ -60,3 +60,15 @@ def save_ir(ov_model: ov.Model, out_dir: Path, *, config: dict[str, Any] | None 
 
 def ir_size_bytes(out_dir: Path) -> int:
     return sum((out_dir / name).stat().st_size for name in (IR_XML, IR_BIN))
+
+
+def save_modeling_file(out_dir: Path) -> Path:
+    """Copy hwnas's per-layer-width BERT class beside a config that names it in ``auto_map``."""
+    import shutil
+
+    from search_spaces.bert.extract import MODELING_FILE
+    from search_spaces.bert import modeling_hwnas_bert
+
+    target = Path(out_dir) / MODELING_FILE
+    shutil.copyfile(modeling_hwnas_bert.__file__, target)
+    return target

@@ -145,15 +145,21 @@ def build_candidate(req: TrialRequest, *, precision: str = "int8") -> TrialResul
     import torch
     from transformers import AutoModelForQuestionAnswering
 
-    from search_spaces.bert.extract import count_parameters, extract_subnet
+    from search_spaces.bert.extract import count_parameters, extract_standalone, extract_subnet
 
     began = time.time()
     torch.manual_seed(req.seed)
     timer = StageTimer()
     out_dir = Path(req.output_dir)
     with timer("extract"):
-        teacher = AutoModelForQuestionAnswering.from_pretrained(req.teacher_dir).eval()
-        subnet_model = extract_subnet(teacher, req.subnet)
+        if req.supernet_dir:  # slice the trained supernet; the teacher is loaded only to distil from
+            supernet = AutoModelForQuestionAnswering.from_pretrained(req.supernet_dir).eval()
+            subnet_model = extract_standalone(supernet, req.subnet)
+            del supernet
+            teacher = AutoModelForQuestionAnswering.from_pretrained(req.teacher_dir).eval() if req.finetune_steps else None
+        else:
+            teacher = AutoModelForQuestionAnswering.from_pretrained(req.teacher_dir).eval()
+            subnet_model = extract_subnet(teacher, req.subnet)
         params = count_parameters(subnet_model)
     if req.finetune_steps:
         with timer("distil"):
@@ -162,7 +168,8 @@ def build_candidate(req: TrialRequest, *, precision: str = "int8") -> TrialResul
     with timer("convert"):
         ov_model = to_openvino(subnet_model, seq_len=min(128, req.max_seq_length))
         config = subnet_model.config.to_dict()
-        config["architectures"] = ["BertForQuestionAnswering"]
+        if getattr(subnet_model.config, "model_type", "") != "hwnas_bert":
+            config["architectures"] = ["BertForQuestionAnswering"]
     if precision == "int8":
         with timer("quantize"):
             ov_model = quantize_int8(
@@ -176,6 +183,10 @@ def build_candidate(req: TrialRequest, *, precision: str = "int8") -> TrialResul
             )
     with timer("save"):
         xml = save_ir(ov_model, out_dir, config=config, tokenizer=datasets.tokenizer(req.teacher_dir))
+        if config.get("model_type") == "hwnas_bert":  # per-layer widths: the config names this class (auto_map)
+            from workers.export import save_modeling_file
+
+            save_modeling_file(out_dir)
     with timer("evaluate"):
         scores = evaluate_ir(xml, req, precision=precision)
     return TrialResult(
@@ -194,10 +205,19 @@ def build_candidate(req: TrialRequest, *, precision: str = "int8") -> TrialResul
 
 
 def measure_candidate(req: TrialRequest, target: str, *, precision: str = "int8") -> Measurement:
-    """Speed of the built IR on one target; the fingerprint gets the wall-clock window and the node."""
+    """Speed of the built IR on one target; the fingerprint gets the wall-clock window, the Ray node
+    and the SHA-256 of the IR files measured (artifacts are a shared path: the coordinator's
+    stored checksums must match what the node read)."""
     began = time.time()
+    xml = Path(req.output_dir) / IR_XML
+    if not xml.is_file():
+        raise FileNotFoundError(
+            f"{xml} is not visible on Ray node {_node_id()} ({socket.gethostname()}): every node must mount the "
+            "service's data directory (artifacts/) at the same path as the coordinator"
+        )
+    ir_sha256 = {p.name: sha256_of(p) for p in (xml, xml.with_suffix(".bin")) if p.is_file()}
     m = measure_ir(
-        Path(req.output_dir) / IR_XML,
+        xml,
         target=target,
         precision=precision,
         seq_len=req.max_seq_length,
@@ -205,7 +225,14 @@ def measure_candidate(req: TrialRequest, target: str, *, precision: str = "int8"
         min_iterations=req.measure_iterations,
         min_seconds=req.measure_seconds,
     )
-    fingerprint = {**m.fingerprint, "started_at": began, "finished_at": time.time(), "node_id": _node_id()}
+    fingerprint = {
+        **m.fingerprint,
+        "started_at": began,
+        "finished_at": time.time(),
+        "node_id": _node_id(),
+        "node_host": socket.gethostname(),
+        "ir_sha256": ir_sha256,
+    }
     return replace(m, fingerprint=fingerprint)
 
 

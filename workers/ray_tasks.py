@@ -16,10 +16,7 @@ from typing import Any
 import ray
 
 from nas.types import Measurement, TrialRequest, TrialResult
-
-
-def target_resource(target: str) -> str:
-    return f"hw:{target}"
+from workers.node import target_resource  # noqa: F401  (re-exported: the coordinator imports it from here)
 
 
 def _use_assigned_cpus() -> None:
@@ -55,3 +52,20 @@ def build_teacher(base_dir: str, out_dir: str, kwargs: dict[str, Any]) -> dict[s
 
     settings = TrainSettings(**kwargs.pop("settings"))
     return train_teacher(base_dir, out_dir, settings=settings, **kwargs)
+
+
+@ray.remote
+def build_supernet(teacher_dir: str, out_dir: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``workers.supernet.train_supernet`` on a worker; ``kwargs``: train_file, space (a job's
+    ``search_space`` as a dict), settings (``SupernetSettings`` fields), checkpoint_every."""
+    _use_assigned_cpus()
+    from pathlib import Path
+
+    from nas.base_models import read_config
+    from search_spaces.bert.space import BertSpace
+    from workers.supernet import SupernetSettings, train_supernet
+
+    kwargs = dict(kwargs)
+    space = BertSpace.from_spec(kwargs.pop("space"), read_config(Path(teacher_dir)))
+    settings = SupernetSettings(**kwargs.pop("settings", {}))
+    return train_supernet(teacher_dir, out_dir, space=space, settings=settings, **kwargs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,6 +52,22 @@ class TrainStats:
     final_loss: float
     seconds: float  # training time of this call plus that of the runs it resumed
     resumed_from_step: int = 0  # 0: started from scratch
+
+
+@dataclass(frozen=True)
+class Sandwich:
+    """Supernet training by the sandwich rule: every step trains the largest, the smallest and
+    ``random_subnets`` random subnets of ``space`` (a ``BertSpace``) on the same batch, each by its
+    slice of the shared weights (``supernet.sliced_forward``), and sums their gradients."""
+
+    space: Any
+    random_subnets: int = 2
+
+    def subnets(self, rng: random.Random) -> list[Any]:
+        return [self.space.largest(), self.space.smallest(), *(self.space.random_subnet(rng) for _ in range(self.random_subnets))]
+
+    def identity(self) -> dict[str, Any]:
+        return {"space": self.space.to_dict(), "random_subnets": self.random_subnets}
 
 
 def total_steps(num_features: int, settings: TrainSettings) -> int:
@@ -115,6 +132,7 @@ def train_qa(
     on_step: Callable[[int, int, float], None] | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     checkpoint_every: int | None = None,
+    sandwich: Sandwich | None = None,
 ) -> TrainStats:
     """Fine-tune ``model`` in place with AdamW, linear warm-up then linear decay, gradient clipping.
 
@@ -127,12 +145,17 @@ def train_qa(
     that finds a checkpoint continues from it and, on the same device, ends with the same
     parameters as an uninterrupted run. A checkpoint made with other settings, data or
     model is refused (``CheckpointMismatchError``) rather than silently mixed in.
+
+    With ``sandwich``, ``model`` is a supernet (a full-size BERT QA model) and each step sums the
+    losses of the sandwich's subnets (CE on the labels mixed with KL to ``soft_targets``: in-place
+    distillation from the teacher's start/end logits, which are computed once); the subnet
+    sampler's RNG state is checkpointed too, so a resumed run draws the same subnets.
     """
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     steps = total_steps(len(features), settings)
     model.to(device).train()
-    no_decay = ("bias", "LayerNorm.weight")
+    no_decay = ("bias", "LayerNorm.weight", "_ln.weight")  # _ln: the per-layer-width hwnas class
     groups = [
         {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": settings.weight_decay},
         {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
@@ -155,6 +178,9 @@ def train_qa(
         raise ValueError(f"checkpoint_every must be at least 1, got {checkpoint_every}")
     every = checkpoint_every or max(1, steps // 10)
     identity = _checkpoint_identity(model, features, settings, soft_targets is not None)
+    subnet_rng = random.Random(settings.seed)
+    if sandwich is not None:
+        identity["sandwich"] = sandwich.identity()
     step, seen, loss_value, earlier_seconds = 0, 0, float("nan"), 0.0
     resume_at = 0  # batch index within the current epoch to continue from
     epoch_rng_state = rng.bit_generator.state
@@ -172,6 +198,8 @@ def train_qa(
         step, seen, loss_value, earlier_seconds = state["step"], state["seen"], state["loss"], state["seconds"]
         epoch_rng_state, resume_at = state["epoch_rng_state"], state["batch_in_epoch"]
         torch.set_rng_state(state["torch_rng"])
+        if state.get("subnet_rng") is not None:
+            subnet_rng.setstate(state["subnet_rng"])
         if device.startswith("cuda") and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"])
         log.info("resuming training at step %d of %d from %s", step, steps, checkpoint_dir)
@@ -193,6 +221,7 @@ def train_qa(
                 "epoch_rng_state": epoch_rng_state,
                 "batch_in_epoch": batch_in_epoch,
                 "torch_rng": torch.get_rng_state(),
+                "subnet_rng": subnet_rng.getstate(),
                 "cuda_rng": torch.cuda.get_rng_state() if device.startswith("cuda") else None,
             },
         )
@@ -209,24 +238,34 @@ def train_qa(
             idx = order[lo : lo + settings.batch_size]
             batch = {k: torch.from_numpy(v[idx]).to(device) for k, v in arrays.items()}
             inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
-            with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=settings.bf16):
-                out = model(**inputs)
-                start_logits, end_logits = out.start_logits.float(), out.end_logits.float()
-            loss = _qa_loss(start_logits, end_logits, batch)
-            if soft_targets is not None:
-                kd = (
-                    _kd_loss(start_logits, batch["teacher_start"], settings.distill_temperature)
-                    + _kd_loss(end_logits, batch["teacher_end"], settings.distill_temperature)
-                ) / 2
-                loss = (1 - settings.distill_alpha) * loss + settings.distill_alpha * kd
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            subnets = [None] if sandwich is None else sandwich.subnets(subnet_rng)
+            total = 0.0
+            for subnet in subnets:
+                with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=settings.bf16):
+                    if subnet is None:
+                        out = model(**inputs)
+                        start_logits, end_logits = out.start_logits.float(), out.end_logits.float()
+                    else:
+                        from search_spaces.bert.supernet import sliced_forward
+
+                        s_logits, e_logits = sliced_forward(model, subnet, **inputs)
+                        start_logits, end_logits = s_logits.float(), e_logits.float()
+                loss = _qa_loss(start_logits, end_logits, batch)
+                if soft_targets is not None:
+                    kd = (
+                        _kd_loss(start_logits, batch["teacher_start"], settings.distill_temperature)
+                        + _kd_loss(end_logits, batch["teacher_end"], settings.distill_temperature)
+                    ) / 2
+                    loss = (1 - settings.distill_alpha) * loss + settings.distill_alpha * kd
+                (loss / len(subnets)).backward()
+                total += float(loss.detach()) / len(subnets)
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
             optimizer.step()
             scheduler.step()
             step += 1
             seen += len(idx)
-            loss_value = float(loss.detach())
+            loss_value = total
             if checkpoint_dir is not None and step % every == 0 and step < steps:
                 if batch_in_epoch + 1 < len(starts):
                     checkpoint(batch_in_epoch + 1)
