@@ -46,7 +46,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     console.print(f"hwnas API on http://{settings.host}:{settings.port}  (database {settings.resolved_db_url()})")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    if settings.ray_address:
+        console.print(f"using the Ray cluster at {settings.ray_address}: trials run on its `hwnas worker` nodes")
+    else:
+        console.print("starting an in-process Ray node that serves every target (--ray-address joins a cluster)")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level)
     return 0
 
 
@@ -134,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--ray-address", help="existing Ray cluster (default: start one in-process)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
+        help="uvicorn's log level; info logs every request",
+    )  # fmt: skip
     serve.add_argument("--data-dir", type=Path)
     serve.set_defaults(func=cmd_serve)
 
@@ -182,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_parser(sub)  # hwnas bench MODEL --target T [--json] [--precision] [--seq-len]
     add_targets_parser(sub)  # hwnas targets [--json]
+
+    from workers.node import add_worker_parser  # light: Ray starts in a `ray start` child process
+
+    add_worker_parser(sub)  # hwnas worker --address HEAD --target T [--num-cpus N]
     return p
 
 

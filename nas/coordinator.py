@@ -86,7 +86,12 @@ def connect_ray(settings: Settings) -> None:
     # workers find user target profiles (posted to the API) through the environment they inherit
     os.environ.setdefault("HWNAS_TARGETS_DIR", str((settings.data_dir / "targets").resolve()))
     if settings.ray_address:
+        from workers.node import ray_auth_env
+
+        os.environ.update(ray_auth_env())  # a token in the environment means the head wants it
         ray.init(address=settings.ray_address, log_to_driver=False)
+        served = sorted({k[3:] for n in ray.nodes() if n.get("Alive") for k in n.get("Resources", {}) if k.startswith("hw:")})
+        log.info("joined the Ray cluster at %s; live nodes serve targets: %s", settings.ray_address, ", ".join(served) or "none yet")
     else:
         from workers.ray_tasks import target_resource
         from workers.targets import TARGETS
@@ -98,6 +103,23 @@ def connect_ray(settings: Settings) -> None:
 
 class JobCancelled(Exception):
     pass
+
+
+WAITING_STAGE = "waiting_for_target"  # job stage while a trial waits for a node serving one of its targets
+ARTIFACT_FILES = ("openvino_model.xml", "openvino_model.bin", "config.json")
+
+
+class TargetUnavailable(RuntimeError):
+    """No live Ray node serves the target (its ``hw:<target>`` resource)."""
+
+    def __init__(self, target: str, resource: str) -> None:
+        super().__init__(f"no live Ray node serves target {target!r} (resource {resource})")
+        self.target = target
+        self.resource = resource
+
+
+class ArtifactsNotShared(RuntimeError):
+    """A worker's IR is not visible to the coordinator: the artifact store is not a shared path."""
 
 
 @dataclass
@@ -245,7 +267,9 @@ class Coordinator:
         import ray
 
         total = ray.cluster_resources().get("CPU", 1.0)
-        return max(1.0, float(int(total // max(1, concurrent))))
+        # a task runs on one node: never ask for more CPUs than the largest live node has
+        largest = max((n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n.get("Alive")), default=total)
+        return max(1.0, float(int(min(total // max(1, concurrent), largest or 1.0))))
 
     def _await(self, job_id: str, ref: Any) -> Any:
         """``ray.get`` that gives up (and cancels the task) when the job is cancelled or the service stops."""
@@ -295,24 +319,105 @@ class Coordinator:
         self._update(job_id, teacher_dir=str(out), teacher_metrics=metrics)
         return str(out)
 
-    def _measure_options(self, target: str) -> dict[str, Any]:
-        """A measurement takes the target's slot and every CPU of the node it lands on (see workers.ray_tasks)."""
+    def _serving(self, target: str) -> tuple[str, list[float]]:
+        """The resource a measurement for ``target`` takes, and the CPU counts of the live nodes holding it."""
         import ray
 
         from workers.ray_tasks import target_resource
 
+        nodes = ray.nodes()
         key = target_resource(target)
-        if not self.settings.ray_address and not any(key in n.get("Resources", {}) for n in ray.nodes()):
+        if not self.settings.ray_address and not any(key in n.get("Resources", {}) for n in nodes):
             key = target_resource("native")  # a profile added after start: the in-process node emulates it
-        cpus = [n["Resources"].get("CPU", 1.0) for n in ray.nodes() if n.get("Alive") and key in n.get("Resources", {})]
+        return key, [n["Resources"].get("CPU", 1.0) for n in nodes if n.get("Alive") and key in n.get("Resources", {})]
+
+    def _measure_options(self, target: str) -> dict[str, Any]:
+        """A measurement takes the target's slot and every CPU of the node it lands on (see workers.ray_tasks).
+
+        Raises ``TargetUnavailable`` when no live node serves the target (``_launch_measures`` waits).
+        ``max_retries``: a node that dies mid-measurement fails the task and Ray runs it again on
+        another node that serves the target, or on the first one to join.
+        """
+        key, cpus = self._serving(target)
         if not cpus:
-            raise RuntimeError(f"no live Ray node serves target {target!r} (resource {key})")
+            raise TargetUnavailable(target, key)
         return {"num_cpus": min(cpus), "resources": {key: 1}, "max_retries": self.settings.trial_max_retries}
 
     def _launch_measures(self, req: TrialRequest, precision: str) -> list[Any]:
+        """One measure task per target, after checking that the built IR reached the shared artifact store.
+
+        A target that no live node serves makes the trial wait (job stage ``waiting_for_target``, a
+        ``waiting_for_target`` event naming the target, ``hwnas:waiting_for_target`` on the Optuna
+        trial) until a node joins or the job is cancelled; it never fails the job.
+        """
         from workers.ray_tasks import measure
 
-        return [measure.options(**self._measure_options(t)).remote(req, t, precision) for t in req.targets]
+        self._check_artifacts(req)
+        refs = []
+        for target in req.targets:
+            refs.append(measure.options(**self._wait_for_target(req, target)).remote(req, target, precision))
+        return refs
+
+    def _check_artifacts(self, req: TrialRequest) -> None:
+        """The IR a worker built must be visible here: artifacts are a shared path (README, cluster)."""
+        out = Path(req.output_dir)
+        missing = [name for name in ARTIFACT_FILES if not (out / name).is_file()]
+        if missing:
+            raise ArtifactsNotShared(
+                f"the build reported success but {', '.join(missing)} is missing from {out} as the coordinator "
+                "sees it: every Ray node must mount the service's data directory (HWNAS_DATA_DIR, holding "
+                "artifacts/) at the same path as the coordinator"
+            )
+
+    def _wait_for_target(self, req: TrialRequest, target: str, poll_s: float = 1.0) -> dict[str, Any]:
+        """``_measure_options(target)`` once a live node serves ``target``; waits (visibly) until then."""
+        try:
+            return self._measure_options(target)
+        except TargetUnavailable as exc:
+            key = exc.resource
+        began = time.monotonic()
+        previous = self._mark_waiting(req, target, key)
+        log.warning("job %s trial %s waits for a Ray node serving %s (%s)", req.job_id, req.trial_number, target, key)
+        try:
+            while True:
+                if self._cancel[req.job_id].wait(poll_s):
+                    raise JobCancelled(req.job_id)
+                try:
+                    options = self._measure_options(target)
+                except TargetUnavailable:
+                    continue
+                self._mark_waiting(req, target, key, done=True, previous=previous, waited_s=time.monotonic() - began)
+                return options
+        except JobCancelled:
+            self._mark_waiting(req, target, key, done=True, previous=previous, waited_s=time.monotonic() - began)
+            raise
+
+    def _mark_waiting(
+        self, req: TrialRequest, target: str, key: str, *, done: bool = False, previous: str | None = None, waited_s: float = 0.0
+    ) -> str | None:
+        """Make a wait for ``target`` visible (job stage, event, Optuna trial attribute), or end it.
+
+        Returns the job's stage before the wait, which ``done=True`` restores.
+        """
+        trial_id = None
+        with self.sessions.begin() as s:
+            job = repo.get_job(s, req.job_id)
+            before = job.stage if job is not None else None
+            row = repo.get_trial(s, req.job_id, req.trial_number) if req.trial_number >= 0 else None
+            trial_id = row.optuna_trial_id if row is not None else None
+            payload = {"target": target, "resource": key, "trial": req.trial_number}
+            if not done:
+                repo.update_job(s, req.job_id, stage=WAITING_STAGE)
+                repo.add_event(s, req.job_id, WAITING_STAGE, payload)
+            else:
+                if before == WAITING_STAGE and previous is not None:
+                    repo.update_job(s, req.job_id, stage=previous)
+                repo.add_event(s, req.job_id, "target_available", {**payload, "waited_s": round(waited_s, 1)})
+        if trial_id is not None and self._storage is not None:
+            self._storage.set_trial_user_attr(trial_id, "hwnas:waiting_for_target", None if done else target)
+            if done:
+                self._storage.set_trial_user_attr(trial_id, f"hwnas:{target}:waited_for_node_s", round(waited_s, 1))
+        return before
 
     def _baselines(self, job_id: str, spec: JobSpec, teacher_dir: str) -> None:
         from workers.pipeline import finalize, full_subnet

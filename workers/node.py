@@ -1,0 +1,308 @@
+"""``hwnas worker``: join a Ray cluster as a node that serves one or more hardware targets.
+
+A worker is a plain Ray node started by ``ray start --address HEAD --resources '{"hw:T": 1}'``;
+nothing here replaces Ray. The command checks first what this machine is: a host of the
+microarchitecture the profile stands for measures ``T`` natively, any other host emulates it
+(``ONEDNN_MAX_CPU_ISA`` and a thread cap, every figure tagged ``emulated``) and says so.
+
+The node's ``hw:T`` resource is its measurement slot: a measure task takes it and every CPU
+of the node (``nas.coordinator.Coordinator._measure_options``), so measurements on one node
+never overlap each other or a build. Builds and teacher training take only CPUs and may run
+on any node.
+
+Artifacts are a shared path: every node mounts the service's data directory (``HWNAS_DATA_DIR``,
+holding ``artifacts/``, ``teachers/`` and ``targets/``) at the same path as the coordinator, as
+the docker-compose ``artifacts`` volume does. The coordinator checks that a built trial's IR
+files are visible to it before measuring and fails the trial with a reason naming the path
+when they are not.
+
+Ray token authentication (Ray >= 2.52, on by default for new local clusters): the head's token
+reaches the nodes and the coordinator through ``RAY_AUTH_TOKEN`` or ``RAY_AUTH_TOKEN_PATH``
+(or ``~/.ray/auth_token``); when one is given and ``RAY_AUTH_MODE`` is unset this command
+sets ``RAY_AUTH_MODE=token`` for ``ray start``.
+
+Light imports only: ``hwnas --help`` must stay fast, and this runs before Ray starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+EXIT_BAD_INPUT = 2
+
+# CPU flags that must be present for an ISA cap to mean what it says (a cap above the host's
+# ISA changes nothing: the host's own kernels run).
+_ISA_NEEDS = {
+    "AVX2": {"avx2"},
+    "AVX2_VNNI": {"avx2"},
+    "AVX512_CORE": {"avx512f"},
+    "AVX512_CORE_VNNI": {"avx512f", "avx512_vnni"},
+    "AVX512_CORE_BF16": {"avx512f", "avx512_vnni", "avx512_bf16"},
+    "AVX512_CORE_AMX": {"amx_tile", "amx_int8"},
+    "AVX512_CORE_AMX_FP16": {"amx_tile", "amx_int8"},
+}
+
+
+def target_resource(target: str) -> str:
+    """The Ray node resource that marks a node serving ``target`` (also ``workers.ray_tasks``)."""
+    return f"hw:{target}"
+
+
+def ray_auth_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment changes that make Ray use token authentication when a token is given.
+
+    Ray reads the token from ``RAY_AUTH_TOKEN``, the file named by ``RAY_AUTH_TOKEN_PATH`` or
+    ``~/.ray/auth_token``, but only in token mode (``RAY_AUTH_MODE=token``); a joining node or
+    driver in the wrong mode is refused by a token-protected head.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("RAY_AUTH_MODE"):
+        return {}
+    if env.get("RAY_AUTH_TOKEN") or env.get("RAY_AUTH_TOKEN_PATH"):
+        return {"RAY_AUTH_MODE": "token"}
+    return {}
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """Whether this host measures ``name`` natively, and what emulation means if it does not."""
+
+    name: str
+    native: bool
+    host: str  # microarchitecture of this host
+    cpu_model: str
+    isa: str | None
+    threads: int | None
+    note: str = ""
+
+    def describe(self) -> str:
+        if self.native:
+            return f"{self.name}: native (this host is {self.host}: {self.cpu_model})"
+        cap = f"ONEDNN_MAX_CPU_ISA={self.isa}" if self.isa else "no ISA cap"
+        threads = f", {self.threads} inference threads" if self.threads else ""
+        line = f"{self.name}: emulated on {self.host} ({self.cpu_model}) with {cap}{threads}; every figure is tagged emulated"
+        return line + (f"; {self.note}" if self.note else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.name,
+            "native": self.native,
+            "host": self.host,
+            "cpu_model": self.cpu_model,
+            "isa": self.isa,
+            "threads": self.threads,
+            "note": self.note,
+        }
+
+
+def check_target(name: str, cpu: Mapping[str, Any] | None = None) -> TargetCheck:
+    """Look ``name`` up (``KeyError`` naming the known targets) and compare it with this CPU."""
+    from workers.targets import TARGETS, detect_cpu, is_native
+
+    target = TARGETS.lookup(name)
+    cpu = detect_cpu() if cpu is None else cpu
+    native = is_native(target, cpu)
+    note = ""
+    if not native and target.isa:
+        missing = _ISA_NEEDS.get(target.isa.upper(), set()) - set(cpu.get("flags", []))
+        if missing:
+            note = (
+                f"this CPU lacks {', '.join(sorted(missing))}, so the {target.isa} cap changes nothing: "
+                "figures show this CPU's own ISA"
+            )
+    cores = cpu.get("logical_cpus")
+    if target.thread_cap and cores and target.thread_cap > cores:
+        extra = f"the profile asks for {target.thread_cap} threads but this node has {cores} CPUs"
+        note = f"{note}; {extra}" if note else extra
+    return TargetCheck(
+        name=target.name,
+        native=native,
+        host=str(cpu.get("microarchitecture", "unknown")),
+        cpu_model=str(cpu.get("model_name", "")),
+        isa=target.isa,
+        threads=target.thread_cap,
+        note=note,
+    )
+
+
+@dataclass
+class WorkerPlan:
+    """What ``hwnas worker`` runs: the ``ray start`` command line and the environment it adds."""
+
+    address: str
+    targets: list[TargetCheck]
+    num_cpus: int
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def resources(self) -> dict[str, float]:
+        return {target_resource(t.name): 1.0 for t in self.targets}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "num_cpus": self.num_cpus,
+            "resources": self.resources,
+            "targets": [t.to_dict() for t in self.targets],
+            "command": self.command,
+            "env": self.env,
+        }
+
+
+def _ray_executable() -> str:
+    """``ray`` beside this interpreter (a virtual environment's bin/), else on PATH."""
+    beside = Path(sys.executable).with_name("ray")
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("ray")
+    if found is None:
+        raise FileNotFoundError("the `ray` command was not found beside the Python interpreter or on PATH")
+    return found
+
+
+def _targets_dir_env(data_dir: Path | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """``HWNAS_TARGETS_DIR`` for the node's Ray workers: keep the caller's, add ``<data dir>/targets``."""
+    from workers.targets import TARGETS_DIR_ENV
+
+    if data_dir is None:
+        return {}
+    theirs = [p for p in environ.get(TARGETS_DIR_ENV, "").split(os.pathsep) if p]
+    ours = str((data_dir / "targets").resolve())
+    if ours in theirs:
+        return {}
+    return {TARGETS_DIR_ENV: os.pathsep.join([*theirs, ours])}
+
+
+def plan_worker(
+    address: str,
+    targets: Sequence[str],
+    *,
+    num_cpus: int | None = None,
+    data_dir: Path | None = None,
+    block: bool = True,
+    ray_args: Sequence[str] = (),
+    cpu: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> WorkerPlan:
+    """Check the targets against this CPU and build the ``ray start`` command; starts nothing."""
+    from workers.targets import detect_cpu, logical_cpus
+
+    if not targets:
+        raise ValueError("a worker serves at least one target (--target)")
+    environ = os.environ if environ is None else environ
+    cpu = detect_cpu() if cpu is None else cpu
+    checks = [check_target(t, cpu) for t in dict.fromkeys(targets)]
+    cpus = num_cpus if num_cpus is not None else logical_cpus()
+    if cpus < 1:
+        raise ValueError("--num-cpus must be at least 1: a measurement takes every CPU of its node")
+    resources = {target_resource(c.name): 1 for c in checks}
+    command = [
+        _ray_executable(),
+        "start",
+        f"--address={address}",
+        f"--num-cpus={cpus}",
+        f"--resources={json.dumps(resources, separators=(',', ':'))}",
+        "--disable-usage-stats",
+    ]
+    if block:
+        command.append("--block")
+    command.extend(ray_args)
+    env = {**ray_auth_env(environ), **_targets_dir_env(data_dir, environ)}
+    if "RAY_USAGE_STATS_ENABLED" not in environ:
+        env["RAY_USAGE_STATS_ENABLED"] = "0"
+    return WorkerPlan(address=address, targets=checks, num_cpus=cpus, command=command, env=env)
+
+
+def run_worker(plan: WorkerPlan) -> int:
+    """Run ``ray start --block`` as a child, forwarding SIGTERM/SIGINT, and return its exit code.
+
+    ``ray start --block`` stops the node's raylet and workers when it is signalled, so stopping
+    this process (``docker stop``, Ctrl-C, ``kill``) takes the node out of the cluster.
+    """
+    child = subprocess.Popen(plan.command, env={**os.environ, **plan.env})
+
+    def forward(signum: int, _frame: Any) -> None:
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return child.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers.targets import TargetProfileError, load_targets
+
+    data_dir = args.data_dir
+    if data_dir is None:
+        from nas.config import Settings
+
+        data_dir = Settings().data_dir
+    ray_args = list(args.ray_args or [])
+    if ray_args and ray_args[0] == "--":
+        ray_args = ray_args[1:]
+    try:
+        load_targets(Path(data_dir) / "targets")
+        plan = plan_worker(
+            args.address,
+            args.target,
+            num_cpus=args.num_cpus,
+            data_dir=Path(data_dir),
+            block=not args.no_block,
+            ray_args=ray_args,
+        )
+    except (KeyError, ValueError, TargetProfileError, FileNotFoundError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        return EXIT_BAD_INPUT
+    if args.json:
+        print(json.dumps(plan.to_dict()), flush=True)
+    else:
+        print(f"hwnas worker: joining the Ray cluster at {plan.address} with {plan.num_cpus} CPUs", flush=True)
+        for check in plan.targets:
+            print(f"  serves {check.describe()}", flush=True)
+        print(f"  node resources: {json.dumps(plan.resources)} (a measurement takes the slot and all {plan.num_cpus} CPUs)", flush=True)
+        for key, value in plan.env.items():
+            print(f"  environment: {key}={value}", flush=True)
+        print("  running: " + " ".join(plan.command), flush=True)
+    if args.dry_run:
+        return 0
+    return run_worker(plan)
+
+
+def add_worker_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "worker",
+        help="join a Ray cluster as a node that measures for a hardware target",
+        description=(
+            "Checks whether this machine is TARGET (native) or will emulate it, then runs "
+            "`ray start --address ADDRESS --resources '{\"hw:TARGET\": 1}' --block`. Stop it with "
+            "SIGTERM or Ctrl-C; the node leaves the cluster. Arguments after `--` go to `ray start`."
+        ),
+    )
+    p.add_argument("--address", required=True, help="the Ray head, HOST:PORT (the head's GCS port)")
+    p.add_argument(
+        "--target", required=True, action="append",
+        help="hardware target profile this node measures for (repeat for several)",
+    )
+    p.add_argument("--num-cpus", type=int, help="CPUs the node offers (default: the CPUs this process may use)")
+    p.add_argument("--data-dir", type=Path, help="the shared service data directory (default: HWNAS_DATA_DIR)")
+    p.add_argument("--no-block", action="store_true", help="start the node in the background and return")
+    p.add_argument("--dry-run", action="store_true", help="print the checks and the ray start command, start nothing")
+    p.add_argument("--json", action="store_true", help="print the plan as one JSON line")
+    p.add_argument("ray_args", nargs=argparse.REMAINDER, help="after `--`: extra `ray start` arguments")
+    p.set_defaults(func=cmd_worker)
+    return p
