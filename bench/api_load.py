@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 
-from api.server import ServiceThread, free_port
+from api.server import free_port
 from bench.report import replace_section
 from nas.config import Settings
 from nas.store import repo
@@ -63,7 +67,42 @@ def percentile(xs: list[float], q: float) -> float:
     return float(np.percentile(xs, q)) if xs else float("nan")
 
 
-async def poll(url: str, paths: list[str], seconds: float, interval: float, lat: list[float], errors: list[str]) -> None:
+@contextlib.contextmanager
+def served(settings: Settings, log_file: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``hwnas serve`` in its own process (as deployed), until it answers /health; stopped on exit."""
+    env = {**os.environ, "HWNAS_DATA_DIR": str(settings.data_dir), "HWNAS_PORT": str(settings.port)}
+    url = f"http://127.0.0.1:{settings.port}"
+    with open(log_file, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--log-level", "warning"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"hwnas serve exited {proc.returncode}: {log_file.read_text()[-2000:]}")
+                try:
+                    if httpx.get(url + "/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError("hwnas serve did not answer /health within 180 s")
+                time.sleep(0.5)
+            yield url, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def rss_mb(pid: int) -> float:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+async def poll(url: str, paths: list[str], seconds: float, interval: float, lat: dict[str, list[float]], errors: list[str]) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=10) as c:
         end = time.monotonic() + seconds
         i = 0
@@ -77,7 +116,7 @@ async def poll(url: str, paths: list[str], seconds: float, interval: float, lat:
                     errors.append(f"{path}: {r.status_code}")
             except httpx.HTTPError as exc:
                 errors.append(f"{path}: {exc!r}")
-            lat.append((time.perf_counter() - t) * 1000)
+            lat[path].append((time.perf_counter() - t) * 1000)
             await asyncio.sleep(interval)
 
 
@@ -97,7 +136,7 @@ def main() -> None:
         big = seed_big_job(settings.resolved_db_url(), args.trials)
         seed_s = time.perf_counter() - t0
         model = tiny_model(Path(tmp) / "tiny")
-        with ServiceThread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        with served(settings, Path(tmp) / "serve.log") as (url, server), httpx.Client(base_url=url, timeout=60) as client:
             pareto_ms = []
             for _ in range(20):
                 t = time.perf_counter()
@@ -115,28 +154,40 @@ def main() -> None:
             while client.get(f"/api/v1/jobs/{job}").json()["stage"] != "search":
                 time.sleep(0.5)
             paths = ["/api/v1/jobs", f"/api/v1/jobs/{job}", f"/api/v1/jobs/{job}/trials?limit=50", f"/api/v1/jobs/{job}/pareto"]
-            lat: list[float] = []
+            lat: dict[str, list[float]] = {p: [] for p in paths}
             errors: list[str] = []
+            rss_start = rss_mb(server.pid)
 
             async def run_all() -> None:
                 await asyncio.gather(*(poll(url, paths[i % 4:] + paths[: i % 4], args.seconds, args.interval, lat, errors) for i in range(args.clients)))
 
             asyncio.run(run_all())
+            rss_end = rss_mb(server.pid)
             trials_done = client.get(f"/api/v1/jobs/{job}").json()["progress"]
             client.post(f"/api/v1/jobs/{job}/cancel")
 
+    every = [v for xs in lat.values() for v in xs]
+    names = {paths[0]: "jobs list", paths[1]: "job", paths[2]: "trials (50)", paths[3]: "pareto"}
+    per_path = "\n".join(
+        f"| {names[p]} | {len(xs):,} | {percentile(xs, 50):.1f} ms | {percentile(xs, 99):.1f} ms |" for p, xs in lat.items()
+    )
     cmd = f".venv/bin/python -m bench.api_load --clients {args.clients} --seconds {args.seconds:g} --interval {args.interval:g} --trials {args.trials}"
     body = f"""### API under load
 
-`{cmd}` (SQLite store, one process, 2 cores shared with the running search)
+`{cmd}`: the service (`hwnas serve`, API and coordinator, SQLite store) runs in its own process, as deployed; the clients (asyncio + httpx) in the bench process; the search's Ray tasks beside them; all on the same 2 cores.
 
 | what | figure |
 | --- | --- |
 | Pareto endpoint over {args.trials:,} stored trials (front of {len(front['trials'])}), median of 20 | {statistics.median(pareto_ms):.1f} ms (p99 {percentile(pareto_ms, 99):.1f} ms) |
-| {args.clients} clients polling jobs, job, trials, pareto every {args.interval:g} s for {args.seconds:g} s during a search | {len(lat):,} requests, p50 {percentile(lat, 50):.1f} ms, p99 {percentile(lat, 99):.1f} ms, max {max(lat):.1f} ms |
+| {args.clients} clients polling jobs, job, trials, pareto every {args.interval:g} s for {args.seconds:g} s during a search | {len(every):,} requests, p50 {percentile(every, 50):.1f} ms, p99 {percentile(every, 99):.1f} ms, max {max(every):.1f} ms |
 | errors | {len(errors)}{' (' + '; '.join(errors[:3]) + ')' if errors else ''} |
 | trials finished by the search meanwhile | {trials_done['completed']} completed, {trials_done['failed']} failed |
 | seeding {args.trials:,} trials in one transaction | {seed_s:.1f} s |
+| service RSS before / after the polling | {rss_start:.0f} MB / {rss_end:.0f} MB |
+
+| endpoint | requests | p50 | p99 |
+| --- | ---: | ---: | ---: |
+{per_path}
 """
     replace_section(ROOT / "BENCHMARKS.md", "api", body)
     print(body)

@@ -15,31 +15,23 @@ import os
 import threading
 import time
 import traceback
-import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 from sqlalchemy.orm import Session, sessionmaker
 
 from nas.base_models import has_qa_head, read_config, resolve_base_model
 from nas.config import Settings
-from nas.samplers import make_sampler
+from nas.errors import JobCancelled, failure_reason
 from nas.spec import JobSpec
 from nas.validation import with_local_data_files
 from nas.store import repo
 from nas.store.models import utcnow
 from nas.types import SubnetConfig, TrialRequest, TrialResult
-from search_spaces.bert.space import UniformBertSpace
 
 log = logging.getLogger(__name__)
-STALE = "hwnas:stale"  # trial failed by a restart: its budget is spent again
-
-
-def objective_names(targets: list[str]) -> list[str]:
-    return ["F1"] + [f"p90 latency {t} (ms)" for t in targets]
 
 
 def _file_digest(path: str) -> str:
@@ -66,16 +58,6 @@ def teacher_key(base_dir: Path, spec: JobSpec) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def _failure_reason(exc: BaseException) -> str:
-    """The worker's own exception message when Ray wraps it; else type and message."""
-    import ray.exceptions
-
-    if isinstance(exc, ray.exceptions.RayTaskError):
-        cause = exc.cause if exc.cause is not None else exc
-        return f"{type(cause).__name__}: {cause}".strip()[:4000]
-    return f"{type(exc).__name__}: {exc}"[:4000]
-
-
 def connect_ray(settings: Settings) -> None:
     """Join ``settings.ray_address`` or start a local Ray; idempotent. Call it from the main thread
     where possible: Ray installs signal handlers there."""
@@ -98,11 +80,8 @@ def connect_ray(settings: Settings) -> None:
 
         # the in-process node serves every known target: natively or emulated by an ISA cap
         resources = {target_resource(name): 1.0 for name in TARGETS}
-        ray.init(num_cpus=settings.ray_num_cpus, resources=resources, include_dashboard=False, log_to_driver=False)
-
-
-class JobCancelled(Exception):
-    pass
+        # address="local": a new in-process node even when another Ray cluster runs on this machine
+        ray.init(address="local", num_cpus=settings.ray_num_cpus, resources=resources, include_dashboard=False, log_to_driver=False)
 
 
 WAITING_STAGE = "waiting_for_target"  # job stage while a trial waits for a node serving one of its targets
@@ -120,17 +99,6 @@ class TargetUnavailable(RuntimeError):
 
 class ArtifactsNotShared(RuntimeError):
     """A worker's IR is not visible to the coordinator: the artifact store is not a shared path."""
-
-
-@dataclass
-class _Flight:
-    """One trial between dispatch and result: built first, then measured once per target."""
-
-    trial: optuna.Trial
-    subnet: SubnetConfig
-    request: TrialRequest
-    built: TrialResult | None = None
-    measurements: list[Any] = field(default_factory=list)
 
 
 class Coordinator:
@@ -224,7 +192,8 @@ class Coordinator:
             self._update(job_id, status="running", **({"started_at": utcnow()} if first_start else {}))
             teacher_dir = self._teacher(job_id, spec)
             self._baselines(job_id, spec, teacher_dir)
-            self._search(job_id, spec, teacher_dir)
+            supernet_dir = self._supernet(job_id, spec, teacher_dir)
+            self._search(job_id, spec, teacher_dir, supernet_dir)
             cancelled = self._cancel[job_id].is_set() and not self._stopping.is_set()
             if self._stopping.is_set() and not cancelled:
                 return  # service shutting down: the job stays "running" and resumes on restart
@@ -234,7 +203,7 @@ class Coordinator:
                 self._update(job_id, status="cancelled", stage="done", finished_at=utcnow())
         except Exception as exc:  # a job failure is a stored state, never a crashed service
             log.exception("job %s failed", job_id)
-            self._update(job_id, status="failed", error=_failure_reason(exc), finished_at=utcnow())
+            self._update(job_id, status="failed", error=failure_reason(exc), finished_at=utcnow())
             log.debug("%s", traceback.format_exc())
 
     def _request(self, job_id: str, spec: JobSpec, teacher_dir: str, number: int, subnet: SubnetConfig, out: Path) -> TrialRequest:
@@ -439,161 +408,41 @@ class Coordinator:
             with self.sessions.begin() as s:
                 repo.save_baseline(s, job_id, precision, result)
 
-    def _search(self, job_id: str, spec: JobSpec, teacher_dir: str) -> None:
-        import ray
+    def _supernet(self, job_id: str, spec: JobSpec, teacher_dir: str) -> str | None:
+        """Train (or reuse, by cache key) the job's weight-sharing supernet; None when the job slices the teacher."""
+        if not spec.supernet.enabled:
+            return None
+        from search_spaces.bert.space import BertSpace
+        from workers.ray_tasks import build_supernet
+        from workers.supernet import SUPERNET_FILE, SupernetSettings, supernet_key
 
-        from workers.pipeline import finalize
-        from workers.ray_tasks import build
+        self._update(job_id, stage="supernet")
+        space = BertSpace.from_spec(spec.search_space, read_config(Path(teacher_dir)))
+        fields = spec.supernet.model_dump(exclude={"enabled"})
+        settings = SupernetSettings(
+            **fields, max_seq_length=spec.task.max_seq_length, doc_stride=spec.task.doc_stride, seed=spec.seed
+        )
+        key = supernet_key(teacher_dir, spec.task.train_file, space, settings)
+        out = (self.settings.data_dir / "supernets" / key).resolve()
+        with self._lock:
+            lock = self._teacher_locks.setdefault(f"supernet:{key}", threading.Lock())
+        with lock:
+            if not (out / SUPERNET_FILE).is_file():
+                kwargs = {
+                    "train_file": spec.task.train_file,
+                    "space": spec.search_space.model_dump(),
+                    "settings": {**fields, "max_seq_length": settings.max_seq_length, "doc_stride": settings.doc_stride, "seed": settings.seed},
+                }
+                ref = build_supernet.options(num_cpus=self._task_cpus(1), max_retries=self.settings.trial_max_retries).remote(
+                    teacher_dir, str(out), kwargs
+                )
+                self._await(job_id, ref)
+        return str(out)
+
+    def _search(self, job_id: str, spec: JobSpec, teacher_dir: str, supernet_dir: str | None = None) -> None:
+        from nas.search import JobSearch
 
         self._update(job_id, stage="search")
-        space = UniformBertSpace.from_spec(spec.search_space, read_config(Path(teacher_dir)))
-        with self.sessions() as s:
-            study_name = repo.get_job(s, job_id).study_name  # type: ignore[union-attr]
-        study = optuna.create_study(
-            storage=self._storage,
-            study_name=study_name,
-            directions=["maximize"] + ["minimize"] * len(spec.targets),
-            sampler=make_sampler(spec.sampler, seed=spec.seed),
-            load_if_exists=True,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(objective_names(spec.targets))
-        study.set_user_attr("hwnas:job_id", job_id)
-        self._fail_stale(job_id, study)
-        seen: dict[str, int] = {}
-        with self.sessions() as s:
-            for row in repo.trials_of(s, job_id, state="completed"):
-                seen.setdefault(SubnetConfig.from_dict(row.config).encoding(), row.number)
-        finished = sum(
-            1
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
-            if STALE not in t.user_attrs
-        )
-        deadline = time.monotonic() + spec.budget.timeout_s if spec.budget.timeout_s else None
-        concurrent = min(spec.budget.max_concurrent, self.settings.max_concurrent_trials)
-        cpus = self._task_cpus(concurrent)
-        flights: dict[Any, _Flight] = {}  # every outstanding task ref -> its trial's state
-        trials_in_flight: set[int] = set()
-        cancel = self._cancel[job_id]
-
-        def fail(flight: _Flight, reason: str) -> None:
-            for ref in [r for r, f in flights.items() if f is flight]:
-                ray.cancel(ref, force=True)
-                flights.pop(ref)
-            trials_in_flight.discard(flight.trial.number)
-            self._record_failure(job_id, study, flight.trial, reason)
-
-        while True:
-            if cancel.is_set():
-                for ref in list(flights):
-                    ray.cancel(ref, force=True)
-                if not self._stopping.is_set():  # on shutdown they stay RUNNING: a restart re-runs them
-                    for flight in {id(f): f for f in flights.values()}.values():
-                        self._record_failure(job_id, study, flight.trial, "cancelled")
-                return
-            out_of_time = deadline is not None and time.monotonic() > deadline
-            while not out_of_time and len(trials_in_flight) < concurrent and finished + len(trials_in_flight) < spec.budget.trials:
-                trial = study.ask()
-                subnet = space.sample(trial)
-                trial.set_user_attr("hwnas:config", subnet.to_dict())
-                with self.sessions.begin() as s:
-                    repo.start_trial(s, job_id, number=trial.number, optuna_trial_id=trial._trial_id, config=subnet.to_dict())
-                if subnet.encoding() in seen:
-                    self._reuse(job_id, study, trial, subnet, seen[subnet.encoding()], spec)
-                    finished += 1
-                    continue
-                out = self.settings.artifacts_dir.resolve() / job_id / f"trial-{trial.number}"
-                flight = _Flight(trial, subnet, self._request(job_id, spec, teacher_dir, trial.number, subnet, out))
-                ref = build.options(num_cpus=cpus, max_retries=self.settings.trial_max_retries).remote(flight.request)
-                flights[ref] = flight
-                trials_in_flight.add(trial.number)
-            if not flights:
-                return
-            ready, _ = ray.wait(list(flights), num_returns=1, timeout=1.0)
-            for ref in ready:
-                flight = flights.pop(ref, None)
-                if flight is None:  # already failed through a sibling task
-                    continue
-                try:
-                    value = ray.get(ref)
-                except Exception as exc:
-                    fail(flight, _failure_reason(exc))
-                    finished += 1
-                    continue
-                if flight.built is None:  # the build finished: measure on every target
-                    flight.built = value
-                    try:
-                        for mref in self._launch_measures(flight.request, "int8"):
-                            flights[mref] = flight
-                    except Exception as exc:
-                        fail(flight, _failure_reason(exc))
-                        finished += 1
-                    continue
-                flight.measurements.append(value)
-                if len(flight.measurements) == len(spec.targets):
-                    trials_in_flight.discard(flight.trial.number)
-                    finished += 1
-                    try:
-                        result = finalize(flight.request, flight.built, flight.measurements)
-                    except Exception as exc:
-                        self._record_failure(job_id, study, flight.trial, _failure_reason(exc))
-                        continue
-                    self._record_success(job_id, study, flight.trial, result, spec)
-                    seen.setdefault(flight.subnet.encoding(), flight.trial.number)
-
-    def _values(self, result: TrialResult, spec: JobSpec) -> list[float]:
-        return [result.f1] + [result.measurement_for(t).p90_ms for t in spec.targets]
-
-    def _record_success(self, job_id: str, study: optuna.Study, trial: optuna.Trial, result: TrialResult, spec: JobSpec) -> None:
-        with self.sessions.begin() as s:
-            repo.complete_trial(s, job_id, result)
-        trial.set_user_attr("hwnas:exact_match", result.exact_match)
-        trial.set_user_attr("hwnas:parameters", result.parameters)
-        for m in result.measurements:
-            trial.set_user_attr(f"hwnas:{m.target}:throughput_sps", m.throughput_sps)
-        study.tell(trial, self._values(result, spec))
-
-    def _record_failure(self, job_id: str, study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
-        with self.sessions.begin() as s:
-            repo.fail_trial(s, job_id, trial.number, reason)
-        trial.set_user_attr("hwnas:error", reason[:1000])
-        study.tell(trial, state=TrialState.FAIL)
-
-    def _reuse(self, job_id: str, study: optuna.Study, trial: optuna.Trial, subnet: SubnetConfig, source: int, spec: JobSpec) -> None:
-        """The sampler proposed a subnet this job already measured: tell Optuna the stored figures."""
-        from nas.types import Measurement
-
-        with self.sessions() as s:
-            row = repo.get_trial(s, job_id, source)
-            assert row is not None
-            result = TrialResult(
-                trial_number=trial.number,
-                subnet=subnet,
-                f1=row.f1,  # type: ignore[arg-type]
-                exact_match=row.exact_match,  # type: ignore[arg-type]
-                num_eval_questions=row.eval_questions or 0,
-                parameters=row.parameters or 0,
-                ir_size_bytes=row.ir_size_bytes or 0,
-                measurements=tuple(
-                    Measurement(**{c: getattr(m, c) for c in Measurement.__dataclass_fields__}) for m in row.measurements
-                ),
-                stage_seconds={},
-                artifact_dir=row.artifact_dir or "",
-                host=row.host or "",
-                checksums={a.name: a.sha256 for a in row.artifacts},
-            )
-        with self.sessions.begin() as s:
-            repo.complete_trial(s, job_id, result, reused_from=source)
-        trial.set_user_attr("hwnas:reused_from", source)
-        study.tell(trial, self._values(result, spec))
-
-    def _fail_stale(self, job_id: str, study: optuna.Study) -> None:
-        """Trials left RUNNING by a coordinator that died: fail them with a reason (their budget is re-spent)."""
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            reason = "coordinator restarted while the trial was running"
-            with self.sessions.begin() as s:
-                repo.fail_trial(s, job_id, t.number, reason)
-            study._storage.set_trial_user_attr(t._trial_id, "hwnas:error", reason)
-            study._storage.set_trial_user_attr(t._trial_id, STALE, True)
-            study.tell(t.number, state=TrialState.FAIL)
+        search = JobSearch(self, job_id, spec, teacher_dir, supernet_dir)
+        search.run()
+        search.refine()

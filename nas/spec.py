@@ -10,7 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SAMPLERS = ("nsga2", "tpe", "random")
+SAMPLERS = ("nsga2", "tpe", "gp", "random", "grid")
+GRID_MAX_SUBNETS = 4096  # the grid sampler enumerates the space: only where it is small
 
 
 class _Strict(BaseModel):
@@ -27,8 +28,8 @@ class TaskSpec(_Strict):
 
     @model_validator(mode="after")
     def _stride_fits(self) -> "TaskSpec":
-        if self.doc_stride >= self.max_seq_length // 2:
-            raise ValueError("doc_stride must be less than half of max_seq_length")
+        if self.doc_stride > self.max_seq_length // 2:  # the overlap; the question needs the rest of a window
+            raise ValueError("doc_stride must be at most half of max_seq_length")
         return self
 
 
@@ -139,6 +140,47 @@ class QuantizationSpec(_Strict):
     )
 
 
+class ConstraintSpec(_Strict):
+    """Feasibility of a subnet (Optuna constraints: the samplers prefer feasible trials; the Pareto front
+    and "best" read them). Latency applies to SingleStream p90 on every target of the job."""
+
+    min_f1_ratio: float | None = Field(
+        default=0.99, gt=0, le=1.0, description="INT8 F1 at least this share of the teacher's FP32 F1 (MLPerf bert-99: 0.99)"
+    )
+    min_f1: float | None = Field(default=None, ge=0, le=100, description="INT8 F1 at least this (absolute points)")
+    max_latency_ms: float | None = Field(default=None, gt=0, le=1e6, description="SingleStream p90 at most this on every target")
+    max_model_mb: float | None = Field(default=None, gt=0, le=1e6, description="INT8 IR (xml + bin) at most this many MiB")
+
+
+class PredictorSpec(_Strict):
+    """Per-target latency/throughput predictor (nas.predictors), warm-started from the store."""
+
+    kind: Literal["linear", "none"] = Field(default="linear", description="none: measure every proposed subnet")
+    min_points: int = Field(default=6, ge=3, le=10_000, description="measurements needed before it may drop a candidate")
+    drop_margin: float = Field(
+        default=0.25, ge=0, le=10, description="drop a candidate predicted slower than max_latency_ms by more than this fraction"
+    )
+
+
+class SupernetSpec(_Strict):
+    """Weight-sharing supernet (workers.supernet): trained once per base + data + space, trials slice it."""
+
+    enabled: bool = False
+    epochs: float = Field(default=1.0, gt=0, le=50)
+    max_steps: int | None = Field(default=None, ge=1, le=1_000_000)
+    learning_rate: float = Field(default=1e-4, gt=0, le=1.0)
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    random_subnets: int = Field(default=2, ge=0, le=16, description="random subnets per step besides largest and smallest")
+    max_train_examples: int | None = Field(default=None, ge=1)
+
+
+class RefineSpec(_Strict):
+    """Distil the final Pareto candidates standalone before their final INT8 measurement (F1 before/after kept)."""
+
+    top_k: int = Field(default=0, ge=0, le=64, description="front members refined per target (0: off)")
+    steps: int = Field(default=200, ge=1, le=100_000)
+
+
 class JobSpec(_Strict):
     name: str | None = Field(default=None, max_length=200)
     base_model: str = Field(min_length=1, description="registered name (minilm) or a local Hugging Face model directory")
@@ -146,7 +188,14 @@ class JobSpec(_Strict):
     search_space: SearchSpaceSpec
     targets: list[str] = Field(default_factory=lambda: ["native"], min_length=1, max_length=16)
     budget: BudgetSpec
-    sampler: Literal["nsga2", "tpe", "random"] = "nsga2"
+    sampler: Literal["nsga2", "tpe", "gp", "random", "grid"] = "nsga2"
+    objective: Literal["latency", "throughput"] = Field(
+        default="latency", description="speed objective per target: minimise SingleStream p90 or maximise Offline samples/s"
+    )
+    constraints: ConstraintSpec = ConstraintSpec()
+    predictor: PredictorSpec = PredictorSpec()
+    supernet: SupernetSpec = SupernetSpec()
+    refine: RefineSpec = RefineSpec()
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     teacher: TeacherSpec = TeacherSpec()
     measure: MeasureSpec = MeasureSpec()
@@ -161,3 +210,12 @@ class JobSpec(_Strict):
         if len(set(v)) != len(v):
             raise ValueError("targets must not repeat")
         return v
+
+    @model_validator(mode="after")
+    def _grid_is_small(self) -> "JobSpec":
+        if self.sampler == "grid" and self.search_space.size() > GRID_MAX_SUBNETS:
+            raise ValueError(
+                f"sampler 'grid' enumerates the space, which has {self.search_space.size()} subnets "
+                f"(at most {GRID_MAX_SUBNETS}); narrow search_space or use nsga2, tpe, gp or random"
+            )
+        return self

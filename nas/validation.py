@@ -12,7 +12,7 @@ from nas.data.features import check_questions_fit
 from nas.data.sources import DataSourceError, Role, is_named, resolve_data_file
 from nas.data.squad import SquadFormatError, is_synthetic, load_squad
 from nas.spec import JobSpec
-from search_spaces.bert.space import UniformBertSpace
+from search_spaces.bert.space import BertSpace
 
 
 class SpecError(ValueError):
@@ -95,9 +95,18 @@ def validate_job(spec: JobSpec, settings: Settings) -> bool:
     except ValueError as exc:
         raise SpecError("base_model", str(exc)) from exc
     try:
-        UniformBertSpace.from_spec(spec.search_space, base_config)
+        space = BertSpace.from_spec(spec.search_space, base_config)
     except ValueError as exc:
         raise SpecError("search_space", str(exc)) from exc
+    if spec.sampler == "grid":
+        from nas.samplers import grid_of
+
+        try:
+            grid_of(space.sample)
+        except ValueError as exc:
+            raise SpecError("sampler", str(exc)) from exc
+    if spec.refine.top_k and not spec.supernet.enabled:
+        raise SpecError("refine", "refine distils subnets sliced from a supernet: set supernet.enabled (or refine.top_k: 0)")
     unknown = [t for t in spec.targets if t not in TARGETS]
     if unknown:
         raise SpecError("targets", f"unknown target(s) {unknown}; known: {sorted(TARGETS)}")

@@ -69,3 +69,12 @@ def build_supernet(teacher_dir: str, out_dir: str, kwargs: dict[str, Any]) -> di
     space = BertSpace.from_spec(kwargs.pop("space"), read_config(Path(teacher_dir)))
     settings = SupernetSettings(**kwargs.pop("settings", {}))
     return train_supernet(teacher_dir, out_dir, space=space, settings=settings, **kwargs)
+
+
+@ray.remote
+def refine(request: TrialRequest, steps: int, before: TrialResult | None = None) -> TrialResult:
+    """``workers.supernet.refine_candidate``: distil a front member standalone, then INT8 and F1 again."""
+    _use_assigned_cpus()
+    from workers.supernet import refine_candidate
+
+    return refine_candidate(request, steps, before=before)

@@ -51,7 +51,7 @@ class Trial(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("hwnas_jobs.id", ondelete="CASCADE"), index=True)
     number: Mapped[int]
     optuna_trial_id: Mapped[int | None]
-    state: Mapped[str] = mapped_column(String(16))  # running completed failed
+    state: Mapped[str] = mapped_column(String(16))  # running completed failed skipped
     config: Mapped[dict[str, Any]]
     f1: Mapped[float | None] = mapped_column(Float)
     exact_match: Mapped[float | None] = mapped_column(Float)
@@ -63,6 +63,12 @@ class Trial(Base):
     host: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=1)
+    # what evaluating this subnet depends on (nas.dedupe): a later job with the same key reuses the result
+    cache_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    feasible: Mapped[bool | None]  # every constraint of the job met (None: not judged)
+    predicted: Mapped[dict[str, Any] | None]  # {target: {"p90_ms", "throughput_sps", "points"}} before measuring
+    f1_before_refine: Mapped[float | None] = mapped_column(Float)
+    exact_match_before_refine: Mapped[float | None] = mapped_column(Float)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
 

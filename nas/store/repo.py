@@ -83,9 +83,58 @@ def best_trial(session: Session, job_id: str) -> tuple[int, float] | None:
     return (row[0], row[1]) if row else None
 
 
-def start_trial(session: Session, job_id: str, *, number: int, optuna_trial_id: int, config: dict[str, Any]) -> None:
-    session.add(Trial(job_id=job_id, number=number, optuna_trial_id=optuna_trial_id, state="running", config=config))
+def start_trial(
+    session: Session,
+    job_id: str,
+    *,
+    number: int,
+    optuna_trial_id: int,
+    config: dict[str, Any],
+    cache_key: str | None = None,
+    predicted: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        Trial(
+            job_id=job_id, number=number, optuna_trial_id=optuna_trial_id, state="running", config=config,
+            cache_key=cache_key, predicted=predicted,
+        )
+    )  # fmt: skip
     add_event(session, job_id, "trial", {"number": number, "state": "running", "config": config})
+
+
+def skip_trial(session: Session, job_id: str, number: int, reason: str) -> None:
+    """A proposal the latency predictor ruled out without building it (never on a Pareto front)."""
+    trial = get_trial(session, job_id, number)
+    if trial is None:
+        return
+    trial.state = "skipped"
+    trial.error = reason
+    trial.finished_at = utcnow()
+    add_event(session, job_id, "trial", {"number": number, "state": "skipped", "error": reason[:500]})
+
+
+def cached_trial(session: Session, cache_key: str, *, exclude_job: str) -> Trial | None:
+    """A completed trial of another job with the same cache key (nas.dedupe), artifacts loaded."""
+    q = (
+        select(Trial)
+        .where(Trial.cache_key == cache_key, Trial.state == "completed", Trial.job_id != exclude_job)
+        .options(selectinload(Trial.measurements), selectinload(Trial.artifacts))
+        .order_by(Trial.finished_at)
+        .limit(1)
+    )
+    return session.scalar(q)
+
+
+def speed_samples(session: Session, target: str, precision: str = "int8") -> list[tuple[dict[str, Any], Measurement]]:
+    """(subnet config, measurement) of every completed trial of every job measured on ``target``:
+    what a latency predictor is warm-started from (it filters by fingerprint itself)."""
+    q = (
+        select(Trial.config, Measurement)
+        .join(Measurement, Measurement.trial_id == Trial.id)
+        .where(Trial.state == "completed", Measurement.target == target, Measurement.precision == precision)
+        .order_by(Trial.finished_at)
+    )
+    return [(config, m) for config, m in session.execute(q)]
 
 
 def _size(directory: str, name: str) -> int:
@@ -103,10 +152,21 @@ def _measurement_rows(result: TrialResult) -> list[Measurement]:
     return [Measurement(**m.to_dict()) for m in result.measurements]
 
 
-def complete_trial(session: Session, job_id: str, result: TrialResult, *, reused_from: int | None = None) -> None:
+def complete_trial(
+    session: Session,
+    job_id: str,
+    result: TrialResult,
+    *,
+    reused_from: int | str | None = None,
+    feasible: bool | None = None,
+) -> None:
+    """``reused_from``: the trial number (same job) or ``"<job>/<number>"`` (another job) whose figures these are."""
     trial = get_trial(session, job_id, result.trial_number)
     assert trial is not None, f"trial {result.trial_number} of job {job_id} was never started"
     trial.state = "completed"
+    trial.feasible = feasible
+    trial.f1_before_refine = result.f1_before_refine
+    trial.exact_match_before_refine = result.exact_match_before_refine
     trial.f1 = result.f1
     trial.exact_match = result.exact_match
     trial.eval_questions = result.num_eval_questions
