@@ -37,7 +37,11 @@ class TrialOut(_FromORM):
     ir_size_bytes: int | None
     stage_seconds: dict[str, Any] | None
     host: str | None
-    error: str | None
+    error: str | None = Field(description="why it failed, or why the predictor skipped it")
+    feasible: bool | None = Field(None, description="every constraint of the job met (F1 floor, p90 cap, size cap)")
+    predicted: dict[str, Any] | None = Field(None, description="the speed predictor's figures per target before measuring")
+    f1_before_refine: float | None = Field(None, description="a refined trial: F1 of the same subnet before refinement")
+    exact_match_before_refine: float | None = None
     started_at: datetime
     finished_at: datetime | None
     measurements: list[MeasurementOut]
@@ -58,6 +62,7 @@ class Progress(BaseModel):
     completed: int
     failed: int
     running: int
+    skipped: int = Field(0, description="proposals the latency predictor ruled out (no budget spent)")
     elapsed_s: float | None
     timeout_s: float | None
     best_trial: int | None = Field(None, description="number of the most accurate completed trial so far")

@@ -33,10 +33,19 @@ def _random(seed: int, grid: Grid | None) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """``GridSampler`` for ask-and-tell: Optuna's calls ``study.stop()`` once the grid is covered, which
+    raises outside ``optimize``. Here nothing stops; later proposals repeat grid points, which the
+    coordinator answers from the store, and the job's trial budget ends the search."""
+
+    def after_trial(self, study, trial, state, values) -> None:  # type: ignore[no-untyped-def, override]
+        return None
+
+
 def _grid(seed: int, grid: Grid | None) -> optuna.samplers.BaseSampler:
     if not grid:
         raise ValueError("sampler 'grid' needs the search space's choices (see grid_of)")
-    return optuna.samplers.GridSampler({k: list(v) for k, v in grid.items()}, seed=seed)
+    return AskTellGridSampler({k: list(v) for k, v in grid.items()}, seed=seed)
 
 
 SAMPLERS: dict[str, Callable[[int, Grid | None], optuna.samplers.BaseSampler]] = {

@@ -48,6 +48,7 @@ def _job_out(session, job: Job) -> JobOut:  # type: ignore[no-untyped-def]
                 completed=counts.get("completed", 0),
                 failed=counts.get("failed", 0),
                 running=counts.get("running", 0),
+                skipped=counts.get("skipped", 0),
                 elapsed_s=(end - started).total_seconds() if started is not None and end is not None else None,
                 timeout_s=job.spec["budget"].get("timeout_s"),
                 best_trial=best[0] if best else None,
@@ -130,7 +131,7 @@ def _metric(t: Trial, key: str, target: str | None) -> float:
 def list_trials(
     job_id: str,
     session: SessionDep,
-    state: Literal["running", "completed", "failed"] | None = None,
+    state: Literal["running", "completed", "failed", "skipped"] | None = None,
     target: str | None = Query(None, max_length=64, description="only trials measured on this target"),
     sort: SortKey = Query("number", description="a metric, '-' prefix for descending"),  # type: ignore[valid-type]
     limit: int = Query(1000, ge=1, le=10_000),
@@ -162,29 +163,45 @@ def pareto(
     min_f1: float | None = Query(None, ge=0, le=100),
     max_latency_ms: float | None = Query(None, gt=0),
 ) -> ParetoOut:
-    """Non-dominated completed trials for one target (maximise INT8 F1, minimise p90 latency),
-    fastest first, with the baselines and the best trial under the given constraint."""
+    """Non-dominated completed trials for one target (maximise INT8 F1; minimise p90 latency, or maximise
+    Offline throughput for a job whose objective is throughput), fastest first, with the baselines and the
+    best trial under the constraint: the query's, else the job's own (its F1 floor and p90 cap)."""
     job = _job_or_404(session, job_id)
     if target not in job.spec["targets"]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"target {target!r} is not one of {job.spec['targets']}")
-    rows = repo.pareto_points(session, job_id, target)
+    baselines = repo.baselines_of(session, job_id)
+    if min_f1 is None and max_latency_ms is None:
+        min_f1, max_latency_ms = _job_constraint(job, baselines)
+    throughput = job.spec.get("objective", "latency") == "throughput"
+    metric = "throughput_sps" if throughput else "p90_ms"
+    rows = repo.pareto_points(session, job_id, target, metric)
     f1 = {n: v for n, v, _ in rows}
-    latency = {n: p for n, _, p in rows}
-    front = sorted(pareto_keys([(n, (v, p)) for n, v, p in rows], ["maximize", "minimize"]), key=lambda n: latency[n])  # type: ignore[arg-type, index]
-    ok = [n for n in front if (min_f1 is None or f1[n] >= min_f1) and (max_latency_ms is None or latency[n] <= max_latency_ms)]  # type: ignore[index]
+    speed = {n: p for n, _, p in rows}
+    directions = ["maximize", "maximize" if throughput else "minimize"]
+    front = sorted(pareto_keys([(n, (v, p)) for n, v, p in rows], directions), key=lambda n: -speed[n] if throughput else speed[n])  # type: ignore[arg-type, index, operator]
+    trials = repo.trials_by_number(session, job_id, front)  # type: ignore[arg-type]
+    p90 = {n: _metric(trials[n], "p90_ms", target) for n in front}  # type: ignore[index]
+    ok = [n for n in front if (min_f1 is None or f1[n] >= min_f1) and (max_latency_ms is None or p90[n] <= max_latency_ms)]  # type: ignore[index, operator]
     best = None
     if ok and (min_f1 is not None or max_latency_ms is not None):
         best = ok[0] if min_f1 is not None else max(ok, key=lambda n: f1[n])  # type: ignore[index]
-    trials = repo.trials_by_number(session, job_id, front)  # type: ignore[arg-type]
     return ParetoOut(
         job_id=job_id,
         target=target,
-        objectives=["maximize f1", "minimize p90_ms"],
+        objectives=["maximize f1", f"{directions[1]} {metric}"],
         trials=[TrialOut.model_validate(trials[n]) for n in front],  # type: ignore[index]
-        baselines=[BaselineOut.model_validate(b) for b in repo.baselines_of(session, job_id)],
+        baselines=[BaselineOut.model_validate(b) for b in baselines],
         constraint=Constraint(min_f1=min_f1, max_latency_ms=max_latency_ms),
         best=TrialOut.model_validate(trials[best]) if best is not None else None,
     )
+
+
+def _job_constraint(job: Job, baselines) -> tuple[float | None, float | None]:  # type: ignore[no-untyped-def]
+    """The job's F1 floor (absolute, or its ratio of the teacher's FP32 F1) and p90 cap, as stored."""
+    c = job.spec.get("constraints") or {}
+    fp32 = next((b.f1 for b in baselines if b.precision == "fp32" and b.f1 is not None), None)
+    floors = [v for v in (c.get("min_f1"), c["min_f1_ratio"] * fp32 if c.get("min_f1_ratio") and fp32 is not None else None) if v is not None]
+    return (max(floors) if floors else None), c.get("max_latency_ms")
 
 
 @router.get("/{job_id}/trials/{number}/card", response_model=dict[str, Any], dependencies=[ReadAccess])

@@ -220,10 +220,12 @@ def baselines_of(session: Session, job_id: str) -> Sequence[Baseline]:
     return session.scalars(q).all()
 
 
-def pareto_points(session: Session, job_id: str, target: str) -> list[tuple[int, float, float]]:
-    """(number, F1, INT8 p90) of every completed trial measured on ``target``: columns only, one query."""
+def pareto_points(session: Session, job_id: str, target: str, metric: str = "p90_ms") -> list[tuple[int, float, float]]:
+    """(number, F1, INT8 ``metric``: p90_ms or throughput_sps) of every completed trial measured on
+    ``target``: columns only, one query."""
+    column = {"p90_ms": Measurement.p90_ms, "throughput_sps": Measurement.throughput_sps}[metric]
     q = (
-        select(Trial.number, Trial.f1, Measurement.p90_ms)
+        select(Trial.number, Trial.f1, column)
         .join(Measurement, Measurement.trial_id == Trial.id)
         .where(Trial.job_id == job_id, Trial.state == "completed", Trial.f1.is_not(None))
         .where(Measurement.target == target, Measurement.precision == "int8")
