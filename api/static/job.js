@@ -2,8 +2,7 @@
 "use strict";
 
 const jobId = decodeURIComponent(location.pathname.split("/")[2]);
-const STAGES = ["queued", "teacher", "baseline", "supernet", "search", "refine", "done"];
-const state = { job: null, trials: [], fronts: {}, sort: { key: "number", desc: false }, minF1: null, stream: null };
+const state = { job: null, trials: [], fronts: {}, sort: { key: "number", desc: false }, minF1: null, stream: null, axisSet: false };
 const xAxisSel = document.getElementById("xaxis");
 const minF1Input = document.getElementById("min-f1");
 const trialUrl = (n) => `/jobs/${encodeURIComponent(jobId)}/trials/${n}`;
@@ -16,7 +15,10 @@ function renderJob(job) {
   document.getElementById("job-status").innerHTML = hw.badge(job.status);
   document.getElementById("job-id").textContent = job.id;
   document.getElementById("synthetic").hidden = !job.synthetic_data;
-  const stages = STAGES.includes(job.stage) ? STAGES : [...STAGES.slice(0, -1), job.stage, "done"];
+  const spec = job.spec;
+  const stages = ["queued", "teacher", "baseline", ...(spec.supernet && spec.supernet.enabled ? ["supernet"] : []), "search",
+    ...(spec.refine && spec.refine.top_k > 0 ? ["refine"] : []), "done"];
+  if (!stages.includes(job.stage)) stages.splice(stages.length - 1, 0, job.stage); // e.g. waiting_for_target
   const at = stages.indexOf(job.stage);
   document.getElementById("stages").innerHTML = stages
     .map((s, i) => `<li class="${i < at || job.stage === "done" ? "past" : i === at ? "current" : ""}" ${i === at ? 'aria-current="step"' : ""}>${hw.esc(s)}</li>`)
@@ -27,12 +29,14 @@ function renderJob(job) {
   document.getElementById("progress-bar").style.width = `${Math.min(100, (100 * done) / Math.max(1, p.trials_budget))}%`;
   document.getElementById("progress-text").textContent =
     `${p.completed} completed, ${p.failed} failed, ${p.running} running of ${p.trials_budget} trials` +
+    (p.skipped ? ` (${p.skipped} more proposals skipped by the latency predictor)` : "") +
     (p.elapsed_s !== null ? ` · ${hw.duration(p.elapsed_s)}` : "") + (p.timeout_s ? ` of ${hw.duration(p.timeout_s)}` : "");
   const teacher = job.teacher_metrics
     ? Object.entries(job.teacher_metrics).filter(([, v]) => typeof v === "number").map(([k, v]) => `${hw.esc(k)} ${hw.num(v)}`).join(", ")
     : "";
   document.getElementById("job-meta").innerHTML = `
-    base model <code>${hw.esc(job.spec.base_model)}</code> · sampler ${hw.esc(job.spec.sampler)} · targets ${job.spec.targets.map(hw.esc).join(", ")}
+    base model <code>${hw.esc(job.spec.base_model)}</code> · sampler ${hw.esc(job.spec.sampler)} · objective: F1 and ${objective() === "throughput" ? "throughput" : "p90 latency"}
+    · targets ${job.spec.targets.map(hw.esc).join(", ")}
     · created ${hw.when(job.created_at)}${job.finished_at ? ` · ended ${hw.when(job.finished_at)}` : ""}
     ${teacher ? `<br>teacher: ${teacher}` : ""}
     <br>Optuna study <code>${hw.esc(job.study_name)}</code> (also in optuna-dashboard)`;
@@ -66,6 +70,7 @@ function renderTarget(target) {
   const sec = targetSection(target);
   const plot = sec.querySelector(".plot");
   const byLatency = xAxisSel.value === "p90";
+  const alongObjective = byLatency === (objective() !== "throughput"); // the front line follows the front's own axis
   const xOf = (m) => (byLatency ? m.p90_ms : m.throughput_sps);
   const front = state.fronts[target] || { trials: [], best: null };
   const onFront = new Set(front.trials.map((t) => t.number));
@@ -76,17 +81,18 @@ function renderTarget(target) {
     .filter((p) => p.m);
   const hover = ({ t, m }) =>
     `trial ${t.number}<br>F1 ${hw.num(t.f1)} · EM ${hw.num(t.exact_match)}<br>p90 ${hw.num(m.p90_ms, 3)} ms · ${hw.num(m.throughput_sps, 1)} samples/s` +
-    `<br>${t.config.layers.length} layers · ${hw.int(t.parameters)} parameters${m.fingerprint.emulated ? "<br>emulated" : ""}`;
+    `<br>${t.config.layers.length} layers · ${hw.int(t.parameters)} parameters${m.fingerprint.emulated ? "<br>emulated" : ""}` +
+    (t.feasible === false ? "<br>infeasible (misses a constraint)" : "");
   const trace = (pts, extra) => Object.assign({
     type: "scatter", mode: "markers", meta: "trials",
     x: pts.map((p) => xOf(p.m)), y: pts.map((p) => p.t.f1),
     customdata: pts.map((p) => p.t.number), text: pts.map(hover), hoverinfo: "text",
   }, extra);
   const dominated = points.filter((p) => !onFront.has(p.t.number));
-  const frontPts = points.filter((p) => onFront.has(p.t.number)).sort((a, b) => a.m.p90_ms - b.m.p90_ms);
+  const frontPts = points.filter((p) => onFront.has(p.t.number)).sort((a, b) => xOf(a.m) - xOf(b.m));
   const traces = [
     trace(dominated, { name: "dominated trials", marker: { size: 9, color: "#7a8ca3", opacity: 0.3 } }),
-    trace(frontPts, { name: "Pareto front", mode: byLatency ? "lines+markers" : "markers", line: { shape: "hv", color: "#1f6fd1", width: 1.5 }, marker: { size: 11, color: "#1f6fd1" } }),
+    trace(frontPts, { name: "Pareto front", mode: alongObjective ? "lines+markers" : "markers", line: { shape: byLatency ? "hv" : "vh", color: "#1f6fd1", width: 1.5 }, marker: { size: 11, color: "#1f6fd1" } }),
   ];
   for (const [precision, symbol, color] of [["fp32", "star", "#c0392b"], ["int8", "diamond", "#e67e22"]]) {
     const b = (state.job.baselines || []).find((x) => x.precision === precision && x.state === "completed");
@@ -102,14 +108,19 @@ function renderTarget(target) {
   const best = front.best && hw.measurementOn(front.best, target);
   if (best) {
     traces.push({
-      type: "scatter", mode: "markers", name: `best with F1 ≥ ${state.minF1}`, x: [xOf(best)], y: [front.best.f1],
+      type: "scatter", mode: "markers", name: `best under the constraint`, x: [xOf(best)], y: [front.best.f1],
       customdata: [front.best.number], hoverinfo: "name", marker: { size: 22, color: "rgba(0,0,0,0)", line: { color: "#27ae60", width: 3 } },
     });
   }
   const shapes = [], annotations = [];
-  if (state.minF1 !== null) {
-    shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, y0: state.minF1, y1: state.minF1, line: { color: "#c0392b", dash: "dash", width: 1.5 } });
-    annotations.push({ xref: "paper", x: 1, y: state.minF1, xanchor: "right", yanchor: "bottom", showarrow: false, text: `F1 constraint ≥ ${state.minF1}`, font: { color: "#c0392b" } });
+  const c = front.constraint || {};
+  if (c.min_f1 !== null && c.min_f1 !== undefined) {
+    shapes.push({ type: "line", name: "min_f1", xref: "paper", x0: 0, x1: 1, y0: c.min_f1, y1: c.min_f1, line: { color: "#c0392b", dash: "dash", width: 1.5 } });
+    annotations.push({ xref: "paper", x: 1, y: c.min_f1, xanchor: "right", yanchor: "bottom", showarrow: false, text: `F1 constraint ≥ ${hw.num(c.min_f1)}`, font: { color: "#c0392b" } });
+  }
+  if (byLatency && c.max_latency_ms) {
+    shapes.push({ type: "line", name: "max_latency_ms", yref: "paper", y0: 0, y1: 1, x0: c.max_latency_ms, x1: c.max_latency_ms, line: { color: "#c0392b", dash: "dot", width: 1.5 } });
+    annotations.push({ yref: "paper", y: 1, x: c.max_latency_ms, xanchor: "left", yanchor: "top", showarrow: false, text: ` p90 ≤ ${c.max_latency_ms} ms`, font: { color: "#c0392b" } });
   }
   Plotly.react(plot, traces, {
     margin: { t: 20, r: 20, b: 50, l: 60 }, height: 420, hovermode: "closest", uirevision: target + xAxisSel.value,
@@ -121,9 +132,10 @@ function renderTarget(target) {
   plot.dataset.front = String(frontPts.length);
   const any = points[0] && points[0].m.fingerprint;
   sec.querySelector(".how").textContent = any ? (any.emulated ? `· emulated on ${any.cpu_model_name}` : `· native (${any.cpu_model_name})`) : "";
+  const said = [c.min_f1 != null ? `F1 ≥ ${hw.num(c.min_f1)}` : null, c.max_latency_ms ? `p90 ≤ ${c.max_latency_ms} ms` : null].filter(Boolean).join(" and ");
   sec.querySelector(".best").innerHTML = front.best
-    ? `Best trial with F1 ≥ ${state.minF1}: <a href="${trialUrl(front.best.number)}">trial ${front.best.number}</a> — F1 ${hw.num(front.best.f1)}, p90 ${hw.num(best.p90_ms, 3)} ms`
-    : state.minF1 !== null ? `No trial on the front reaches F1 ${state.minF1} yet.` : "";
+    ? `Best trial with ${said}: <a href="${trialUrl(front.best.number)}">trial ${front.best.number}</a> — F1 ${hw.num(front.best.f1)}, p90 ${hw.num(best.p90_ms, 3)} ms, ${hw.num(best.throughput_sps, 1)} samples/s`
+    : said ? `No trial on the front meets ${said} yet.` : "";
 }
 
 // ---------- failed trials and the sortable table ----------
@@ -132,6 +144,10 @@ function renderFailed() {
   document.getElementById("failed").innerHTML = failed.length
     ? failed.map((t) => `<li><a href="${trialUrl(t.number)}">trial ${t.number}</a>: <span class="why">${hw.esc(t.error || "no reason recorded")}</span></li>`).join("")
     : "<li>none</li>";
+  const skipped = state.trials.filter((t) => t.state === "skipped");
+  document.getElementById("skipped-box").hidden = !skipped.length;
+  document.getElementById("skipped").innerHTML = skipped
+    .map((t) => `<li><a href="${trialUrl(t.number)}">trial ${t.number}</a>: ${hw.esc(t.error || "")}</li>`).join("");
 }
 
 function columns() {
@@ -144,6 +160,8 @@ function columns() {
     { key: "parameters", label: "parameters", value: (t) => t.parameters, html: (t) => hw.int(t.parameters) },
     { key: "f1", label: "F1", value: (t) => t.f1, html: (t) => hw.num(t.f1) },
     { key: "exact_match", label: "EM", value: (t) => t.exact_match, html: (t) => hw.num(t.exact_match) },
+    { key: "feasible", label: "feasible", value: (t) => (t.feasible === null || t.feasible === undefined ? null : Number(t.feasible)),
+      html: (t) => (t.feasible === true ? "✓" : t.feasible === false ? '<span class="why">✗</span>' : "–") },
   ];
   for (const target of state.job.spec.targets) {
     const m = (t) => hw.measurementOn(t, target);
@@ -155,7 +173,7 @@ function columns() {
       html: (t) => ((state.fronts[target] || { trials: [] }).trials.some((f) => f.number === t.number) ? "★" : ""),
     });
   }
-  cols.push({ key: "error", label: "failure", value: (t) => t.error || "", html: (t) => `<span class="why">${hw.esc((t.error || "").slice(0, 120))}</span>` });
+  cols.push({ key: "error", label: "failure or skip reason", value: (t) => t.error || "", html: (t) => `<span class="why">${hw.esc((t.error || "").slice(0, 120))}</span>` });
   return cols;
 }
 
@@ -167,8 +185,8 @@ function renderTable() {
   const rows = [...state.trials].sort((a, b) => {
     const va = col.value(a), vb = col.value(b);
     if (missing(va) || missing(vb)) return missing(va) - missing(vb); // unmeasured last either way
-    const c = va < vb ? -1 : va > vb ? 1 : a.number - b.number;
-    return desc ? -c : c;
+    if (va === vb) return a.number - b.number; // ties by number, either way (as the API does)
+    return (va < vb ? -1 : 1) * (desc ? -1 : 1);
   });
   const table = document.getElementById("trials");
   table.querySelector("thead").innerHTML = "<tr>" + cols.map((c) =>
@@ -185,26 +203,26 @@ document.querySelector("#trials thead").addEventListener("click", (ev) => {
 });
 
 // ---------- data ----------
-function defaultMinF1(job) {
-  const fp32 = (job.baselines || []).find((b) => b.precision === "fp32" && b.f1 !== null);
-  return fp32 ? Math.max(0, Math.round((fp32.f1 - 1) * 10) / 10) : null; // within 1 F1 point of the FP32 teacher
-}
+const objective = () => (state.job && state.job.spec.objective) || "latency";
 
 async function refresh() {
   try {
     const job = await hw.api(`/api/v1/jobs/${encodeURIComponent(jobId)}`);
     state.job = job;
-    if (state.minF1 === null && minF1Input.value === "") {
-      state.minF1 = defaultMinF1(job);
-      if (state.minF1 !== null) minF1Input.value = state.minF1;
-    }
-    const q = state.minF1 !== null ? `&min_f1=${state.minF1}` : "";
+    if (!state.axisSet) { xAxisSel.value = objective() === "throughput" ? "throughput" : "p90"; state.axisSet = true; }
+    document.getElementById("front-note").textContent =
+      `Front and dominance: INT8 F1 against ${objective() === "throughput" ? "Offline throughput" : "p90 latency"} (the job's objective, as the API computes it). Faded points are dominated trials.`;
+    // the user's F1 floor, else the job's own constraint (its F1 floor, or its share of the teacher's F1)
+    const cap = job.spec.constraints && job.spec.constraints.max_latency_ms;
+    const q = state.minF1 !== null ? `&min_f1=${state.minF1}${cap ? `&max_latency_ms=${cap}` : ""}` : "";
     const [trials, ...fronts] = await Promise.all([
       hw.api(`/api/v1/jobs/${encodeURIComponent(jobId)}/trials?limit=10000`),
       ...job.spec.targets.map((t) => hw.api(`/api/v1/jobs/${encodeURIComponent(jobId)}/pareto?target=${encodeURIComponent(t)}${q}`)),
     ]);
     state.trials = trials;
     job.spec.targets.forEach((t, i) => { state.fronts[t] = fronts[i]; });
+    const floor = fronts[0] && fronts[0].constraint.min_f1;
+    if (state.minF1 === null && document.activeElement !== minF1Input) minF1Input.value = floor != null ? Math.round(floor * 100) / 100 : "";
     renderJob(job);
     job.spec.targets.forEach(renderTarget);
     renderFailed();
@@ -222,7 +240,7 @@ async function refresh() {
 function setLive(text) {
   const live = document.getElementById("live");
   live.textContent = text;
-  live.className = "live " + text.replace(/ /g, "-");
+  live.className = "live state-" + text.replace(/ /g, "-");
 }
 
 document.addEventListener("DOMContentLoaded", async () => {

@@ -58,5 +58,5 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("submit").addEventListener("submit", submit);
   refresh();
   const live = document.getElementById("live");
-  hw.events({}, () => schedule(), (state) => { live.textContent = state; live.className = "live " + state.replace(" ", "-"); });
+  hw.events({}, () => schedule(), (state) => { live.textContent = state; live.className = "live state-" + state.replace(/ /g, "-"); });
 });

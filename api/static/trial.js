@@ -16,10 +16,13 @@ function renderSummary(job, t) {
   document.getElementById("state").innerHTML = hw.badge(t.state);
   const err = document.getElementById("trial-error");
   err.hidden = !t.error;
-  err.textContent = t.error ? `failed: ${t.error}` : "";
+  err.textContent = t.error ? `${t.state === "skipped" ? "skipped by the latency predictor (no budget spent)" : "failed"}: ${t.error}` : "";
   const items = [
     ["F1 (INT8 model)", hw.num(t.f1)],
     ["exact match", hw.num(t.exact_match)],
+    ...(t.f1_before_refine !== null && t.f1_before_refine !== undefined
+      ? [["before refinement", `F1 ${hw.num(t.f1_before_refine)} · EM ${hw.num(t.exact_match_before_refine)}`]] : []),
+    ["constraints", t.feasible === true ? "all met" : t.feasible === false ? '<span class="why">not all met (infeasible)</span>' : "–"],
     ["evaluated on", t.eval_questions ? `${hw.int(t.eval_questions)} questions${job.synthetic_data ? " (synthetic data)" : ""}` : "–"],
     ["parameters", hw.int(t.parameters)],
     ["IR size", hw.bytes(t.ir_size_bytes)],
@@ -66,6 +69,7 @@ function renderMeasurements(t) {
     return `<section class="measurement ${fp.emulated ? "emulated" : "native"}" data-target="${hw.esc(m.target)}">
       <h3><code>${hw.esc(m.target)}</code> <span class="badge ${fp.emulated ? "emulated" : "native"}">${fp.emulated ? "emulated" : "native"}</span> ${hw.esc(m.precision.toUpperCase())}</h3>
       <p class="where">${hw.esc(hw.whereMeasured(m))}.</p>
+      ${predicted(t, m.target)}
       <table class="data">
         <tr><th>latency (batch ${m.latency_batch}, seq ${m.seq_len})</th><td>p50 ${hw.num(m.p50_ms, 3)} ms · <b>p90 ${hw.num(m.p90_ms, 3)} ms</b> · p99 ${hw.num(m.p99_ms, 3)} ms · ${hw.int(m.latency_iterations)} iterations</td></tr>
         <tr><th>throughput (batch ${m.throughput_batch})</th><td>${hw.num(m.throughput_sps, 1)} samples/s · ${hw.esc(fp.streams ?? "–")} streams · ${hw.esc(fp.nireq ?? "–")} requests</td></tr>
@@ -76,6 +80,13 @@ function renderMeasurements(t) {
       <details><summary>full fingerprint</summary><pre>${hw.esc(JSON.stringify(fp, null, 2))}</pre></details>
     </section>`;
   }).join("");
+}
+
+function predicted(t, target) {
+  const p = t.predicted && t.predicted[target];
+  if (!p) return "";
+  const parts = [p.p90_ms != null ? `p90 ${hw.num(p.p90_ms, 3)} ms` : null, p.throughput_sps != null ? `${hw.num(p.throughput_sps, 1)} samples/s` : null].filter(Boolean);
+  return `<p class="predicted">The speed predictor expected ${parts.join(", ") || "–"}${p.points ? ` (fitted on ${p.points} measurements)` : ""} before this was measured.</p>`;
 }
 
 function renderStages(t) {
@@ -139,6 +150,6 @@ document.addEventListener("DOMContentLoaded", async () => {
   if (t && t.state === "running") { // live until it finishes
     const schedule = hw.coalesce(refresh);
     stream = hw.events({ job_id: jobId }, (kind, data) => { if (kind === "trial" && data.number === number) schedule(); },
-      (s) => { document.getElementById("live").textContent = s; });
+      (s) => { const live = document.getElementById("live"); live.textContent = s; live.className = "live state-" + s.replace(/ /g, "-"); });
   }
 });
