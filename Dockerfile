@@ -1,4 +1,5 @@
-# hwnas service image: installs the project exactly as the README does (requirements.lock, then the package).
+# hwnas image: installs the project exactly as the README does (requirements.lock, then the package).
+# One image for every role of docker-compose.yml: `ray start --head`, `hwnas serve`, `hwnas worker`.
 FROM python:3.11-slim
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HF_HUB_OFFLINE=1 \
@@ -13,5 +14,6 @@ COPY search_spaces ./search_spaces
 COPY workers ./workers
 COPY api ./api
 RUN pip install --no-cache-dir --no-deps . && mkdir -p /var/lib/hwnas
-EXPOSE 8000
+# 8000: the API and dashboard; 6379: the Ray head's GCS (workers on other machines join it)
+EXPOSE 8000 6379
 CMD ["hwnas", "serve", "--host", "0.0.0.0", "--port", "8000"]

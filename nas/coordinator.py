@@ -68,9 +68,12 @@ def connect_ray(settings: Settings) -> None:
     # workers find user target profiles (posted to the API) through the environment they inherit
     os.environ.setdefault("HWNAS_TARGETS_DIR", str((settings.data_dir / "targets").resolve()))
     if settings.ray_address:
-        from workers.node import ray_auth_env
+        from workers.node import join_as_driver_node, ray_auth_env
 
         os.environ.update(ray_auth_env())  # a token in the environment means the head wants it
+        joined = join_as_driver_node(settings.ray_address)  # a driver needs a raylet on its own host
+        if joined:
+            log.info("this host ran no Ray node: joined the cluster as a CPU-less node (%s)", " ".join(joined))
         ray.init(address=settings.ray_address, log_to_driver=False)
         served = sorted({k[3:] for n in ray.nodes() if n.get("Alive") for k in n.get("Resources", {}) if k.startswith("hw:")})
         log.info("joined the Ray cluster at %s; live nodes serve targets: %s", settings.ray_address, ", ".join(served) or "none yet")
@@ -312,8 +315,10 @@ class Coordinator:
             raise TargetUnavailable(target, key)
         return {"num_cpus": min(cpus), "resources": {key: 1}, "max_retries": self.settings.trial_max_retries}
 
-    def _launch_measures(self, req: TrialRequest, precision: str) -> list[Any]:
+    def _launch_measures(self, req: TrialRequest, precision: str, *, max_retries: int | None = None) -> list[Any]:
         """One measure task per target, after checking that the built IR reached the shared artifact store.
+
+        ``max_retries`` overrides Ray's retries (the search retries lost trials itself, visibly).
 
         A target that no live node serves makes the trial wait (job stage ``waiting_for_target``, a
         ``waiting_for_target`` event naming the target, ``hwnas:waiting_for_target`` on the Optuna
@@ -324,7 +329,10 @@ class Coordinator:
         self._check_artifacts(req)
         refs = []
         for target in req.targets:
-            refs.append(measure.options(**self._wait_for_target(req, target)).remote(req, target, precision))
+            options = self._wait_for_target(req, target)
+            if max_retries is not None:
+                options["max_retries"] = max_retries
+            refs.append(measure.options(**options).remote(req, target, precision))
         return refs
 
     def _check_artifacts(self, req: TrialRequest) -> None:

@@ -243,6 +243,32 @@ def run_worker(plan: WorkerPlan) -> int:
             signal.signal(s, handler)
 
 
+def local_raylets() -> list[str]:
+    """Node ids of the Ray raylets running on this host (any cluster), as ``ray.init`` finds them."""
+    from ray._private import services
+
+    return list(services.find_node_ids())
+
+
+def join_as_driver_node(address: str, *, ray_args: Sequence[str] = ()) -> list[str]:
+    """Make this host a CPU-less node of the cluster at ``address`` when it runs no Ray node yet.
+
+    ``ray.init(address=...)`` attaches a driver to a raylet *on its own host*; the coordinator
+    may run on a machine that is not otherwise part of the cluster (the compose ``api``
+    service), so it first joins as a node with no CPUs and no ``hw:`` resource: nothing is
+    built or measured there. Returns the command it ran (empty when a local node exists).
+    """
+    if local_raylets():
+        return []
+    command = [_ray_executable(), "start", f"--address={address}", "--num-cpus=0", "--disable-usage-stats", *ray_args]
+    env = {**os.environ, **ray_auth_env()}
+    env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"could not join the Ray cluster at {address}: {' '.join(command)}\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return command
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from workers.targets import TargetProfileError, load_targets
 

@@ -157,9 +157,10 @@ class LocalCluster:
         self._wait_port(self.port, 90)
         return self.address
 
-    def add_worker(self, target: str, *, num_cpus: int = 1) -> Proc:
+    def add_worker(self, target: str, *, num_cpus: int = 1, extra_targets: list[str] | None = None) -> Proc:
+        more = [a for t in extra_targets or [] for a in ("--target", t)]
         cmd = [
-            str(BIN / "hwnas"), "worker", "--address", self.address, "--target", target,
+            str(BIN / "hwnas"), "worker", "--address", self.address, "--target", target, *more,
             "--num-cpus", str(num_cpus), "--data-dir", str(self.data_dir), "--", *self._node_ports(),
         ]
         proc = self._spawn(f"worker-{target}", cmd)
