@@ -33,9 +33,10 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 EXIT_BAD_INPUT = 2
 
@@ -263,7 +264,7 @@ def join_as_driver_node(address: str, *, ray_args: Sequence[str] = ()) -> list[s
     command = [_ray_executable(), "start", f"--address={address}", "--num-cpus=0", "--disable-usage-stats", *ray_args]
     env = {**os.environ, **ray_auth_env()}
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, check=False, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"could not join the Ray cluster at {address}: {' '.join(command)}\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     return command

@@ -245,7 +245,7 @@ class LocalCluster:
         if not os.environ.get("HWNAS_KEEP_RAY_LOGS"):
             shutil.rmtree(self.ray_tmp, ignore_errors=True)
 
-    def __enter__(self) -> "LocalCluster":
+    def __enter__(self) -> LocalCluster:
         return self
 
     def __exit__(self, *exc: object) -> None:

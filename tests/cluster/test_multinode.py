@@ -22,7 +22,12 @@ import httpx
 import psutil
 import pytest
 
-from tests.cluster.harness import LocalCluster, Proc, create_pg_database, drop_pg_database
+from tests.cluster.harness import (
+    LocalCluster,
+    Proc,
+    create_pg_database,
+    drop_pg_database,
+)
 from tests.helpers import wait_for_job
 from tests.test_loop_tiny import tiny_spec
 
@@ -129,7 +134,7 @@ def test_two_targets_on_two_nodes_wait_kill_and_complete(cluster: LocalCluster, 
         # a trial lost with its node is either retried by Ray in place or failed with the reason and
         # run again as a new trial with the same subnet; never an unexplained failure
         for lost in (t for t in everything if t["state"] == "failed"):
-            assert re.search(r"lost|died|crash", lost["error"], re.I), lost["error"]
+            assert re.search(r"lost|died|crash", lost["error"], re.IGNORECASE), lost["error"]
             assert any(t["config"] == lost["config"] and t["number"] > lost["number"] for t in trials), lost
 
         # 3. every measurement was taken on a node that serves its target
