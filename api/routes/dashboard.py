@@ -41,6 +41,11 @@ def trial_page(job_id: str, number: int) -> FileResponse:
     return _page("trial.html")
 
 
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
+
+
 @router.get("/dashboard")
 def dashboard_alias() -> RedirectResponse:
     return RedirectResponse("/")
