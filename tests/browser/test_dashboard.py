@@ -62,6 +62,8 @@ class Page:
     def close(self) -> None:
         self.page.close()
         assert not self.errors, f"JavaScript errors on the page: {self.errors}"
+        outside = [u for u in self.requests if not u.startswith((self.base, "data:", "blob:"))]
+        assert not outside, f"the dashboard must work offline, but asked for {outside}"
 
 
 @pytest.fixture
