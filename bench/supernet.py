@@ -86,9 +86,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--random-subnets", type=int, default=2)
     p.add_argument("--max-seq-length", type=int, default=256)
     p.add_argument("--doc-stride", type=int, default=128)
-    p.add_argument("--standalone-steps", type=int, default=80, help="distillation steps of each ranking subnet")
+    p.add_argument("--standalone-steps", type=int, default=40, help="distillation steps of each ranking subnet")
     p.add_argument("--standalone-batch-size", type=int, default=16)
     p.add_argument("--standalone-lr", type=float, default=3e-4)
+    p.add_argument("--rank-questions", type=int, default=400, help="held-out questions the 8 ranking subnets are scored on")
     p.add_argument("--eval-max-seq-length", type=int, default=384)
     p.add_argument("--eval-doc-stride", type=int, default=128)
     p.add_argument("--max-eval-examples", type=int)
@@ -97,6 +98,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=ROOT / "hwnas-data" / "bench" / "supernet")
     p.add_argument("--output", type=Path, help="markdown file to update (default: BENCHMARKS.md; none with --quick)")
     p.add_argument("--note", default="", help="a line added to the report (e.g. why a configuration is reduced)")
+    p.add_argument("--stage", choices=("all", "standalone"), default="all",
+                   help="standalone: only the standalone distillation of the ranking subnets (needs no supernet)")
     p.add_argument("--quick", action="store_true", help="smoke test: tiny data, a few steps (not a measurement)")
     args = p.parse_args(argv)
     if args.quick:
@@ -196,54 +199,66 @@ def _subnets(space: Any) -> list[Any]:
     return subs
 
 
-def rank_stage(args: argparse.Namespace, teacher_dir: Path, supernet_dir: Path, train_file: str) -> dict[str, Any]:
+def _rank_data(args: argparse.Namespace, teacher_dir: Path, train_file: str) -> tuple[Any, list[Any], list[Any], Any]:
+    from nas.data.features import prepare_eval_features
+    from nas.data.squad import split_by_article
+    from workers import datasets
+
+    tok = datasets.tokenizer(teacher_dir)
+    kept, heldout = split_by_article(datasets.examples(train_file, None), args.validation_split, seed=args.seed)
+    heldout = heldout[: args.rank_questions] if args.rank_questions else heldout
+    held_feats = prepare_eval_features(heldout, tok, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride)
+    return tok, kept, heldout, held_feats
+
+
+def standalone_stage(args: argparse.Namespace, teacher_dir: Path, train_file: str) -> dict[str, Any]:
+    """F1 of each ranking subnet sliced from the importance-reordered teacher and distilled standalone.
+
+    Needs no supernet: the importance order is recomputed here exactly as ``train_supernet`` computes it
+    (same windows, same batches); ``rank_stage`` records whether it equals the supernet's.
+    """
     import numpy as np
     import torch
-    from scipy.stats import kendalltau
     from transformers import AutoModelForQuestionAnswering
 
-    from nas.data.features import prepare_eval_features, prepare_train_features
-    from nas.data.squad import split_by_article
+    from nas.data.features import prepare_train_features
     from search_spaces.bert.extract import count_parameters, extract_standalone
-    from search_spaces.bert.importance import apply_order
-    from search_spaces.bert.supernet import SlicedSubnet
+    from search_spaces.bert.importance import reorder_by_importance
     from search_spaces.bert.training import TrainSettings, teacher_logits, train_qa
-    from workers import datasets
     from workers.evaluate import evaluate_qa, torch_runner
     from workers.targets import has_fast_bf16
 
-    cache = args.out / "rank.json"
-    done: dict[str, Any] = json.loads(cache.read_text()) if cache.is_file() else {}
-    space = _space(args, teacher_dir)
-    settings = _settings(args)
-    tok = datasets.tokenizer(teacher_dir)
-    kept, heldout = split_by_article(datasets.examples(train_file, settings.max_train_examples), args.validation_split, seed=args.seed)
+    cache = args.out / "standalone.json"
+    done: dict[str, Any] = json.loads(cache.read_text()) if cache.is_file() else {"rows": {}}
+    space, settings = _space(args, teacher_dir), _settings(args)
+    subs = _subnets(space)
+    if all(sub.encoding() in done["rows"] for sub in subs):
+        return done
+    tok, kept, heldout, held_feats = _rank_data(args, teacher_dir, train_file)
     seq, stride = args.max_seq_length, args.doc_stride
-    held_feats = prepare_eval_features(heldout, tok, max_seq_length=seq, doc_stride=stride)
-    info = json.loads((supernet_dir / "supernet.json").read_text())
-    supernet = AutoModelForQuestionAnswering.from_pretrained(supernet_dir).eval()
+    every = prepare_train_features(kept, tok, max_seq_length=seq, doc_stride=stride)
     teacher = AutoModelForQuestionAnswering.from_pretrained(teacher_dir).eval()
-    reordered = AutoModelForQuestionAnswering.from_pretrained(teacher_dir).eval()
-    apply_order(reordered, [torch.tensor(o) for o in info["importance_order"]["heads"]],
-                [torch.tensor(o) for o in info["importance_order"]["ffn"]])
-    feats = soft = None
-    rows = done.get("rows", {})
-    for sub in _subnets(space):
+    reordered = AutoModelForQuestionAnswering.from_pretrained(teacher_dir)
+    rng = np.random.default_rng(settings.seed)  # train_supernet's importance batches
+    take = rng.permutation(len(every))[: settings.importance_batches * settings.batch_size]
+    keys = ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions")
+    batches = [{k: getattr(every, k)[take[i : i + settings.batch_size]] for k in keys} for i in range(0, len(take), settings.batch_size)]
+    done["importance_order"] = reorder_by_importance(reordered, batches)
+    reordered.eval()
+    # the windows the standalone runs see (one pass), and the teacher's logits on them
+    from dataclasses import fields as dc_fields
+
+    pick = np.sort(np.random.default_rng(args.seed + 1).permutation(len(every))[: args.standalone_steps * args.standalone_batch_size])
+    feats = type(every)(**{f.name: getattr(every, f.name)[pick] for f in dc_fields(every)})
+    print(f"[standalone] teacher logits on {len(feats)} windows", flush=True)
+    soft = teacher_logits(teacher, feats)
+    for sub in subs:
         enc = sub.encoding()
-        if enc in rows:
+        if enc in done["rows"]:
             continue
-        print(f"[rank] {enc}", flush=True)
-        row: dict[str, Any] = {"subnet": sub.to_dict(), "parameters": space.parameters(sub), "macs_seq256": space.macs(sub, 256)}
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            sliced = evaluate_qa(torch_runner(SlicedSubnet(supernet, sub)), heldout, held_feats, batch_size=32)
-        row.update(supernet_f1=sliced["f1"], supernet_em=sliced["exact_match"], eval_seconds=round(time.perf_counter() - t0, 1))
-        if feats is None:
-            feats = prepare_train_features(kept, tok, max_seq_length=seq, doc_stride=stride)
-            print("  teacher logits for standalone distillation", flush=True)
-            soft = teacher_logits(teacher, feats)
+        print(f"[standalone] {enc}", flush=True)
         student = extract_standalone(reordered, sub)
-        assert count_parameters(student) == row["parameters"]
+        row: dict[str, Any] = {"parameters": count_parameters(student)}
         t0 = time.perf_counter()
         ts = TrainSettings(max_steps=args.standalone_steps, batch_size=args.standalone_batch_size,
                            learning_rate=args.standalone_lr, warmup_ratio=0.1, seed=args.seed, bf16=has_fast_bf16())
@@ -252,6 +267,40 @@ def rank_stage(args: argparse.Namespace, teacher_dir: Path, supernet_dir: Path, 
         with torch.inference_mode():
             alone = evaluate_qa(torch_runner(student.eval()), heldout, held_feats, batch_size=32)
         row.update(standalone_f1=alone["f1"], standalone_em=alone["exact_match"])
+        print(f"  standalone F1 {row['standalone_f1']:.2f}", flush=True)
+        done["rows"][enc] = row
+        cache.write_text(json.dumps(done, indent=2))
+    return done
+
+
+def rank_stage(args: argparse.Namespace, teacher_dir: Path, supernet_dir: Path, train_file: str) -> dict[str, Any]:
+    import torch
+    from scipy.stats import kendalltau
+    from transformers import AutoModelForQuestionAnswering
+
+    from search_spaces.bert.supernet import SlicedSubnet
+    from workers.evaluate import evaluate_qa, torch_runner
+
+    alone = standalone_stage(args, teacher_dir, train_file)
+    cache = args.out / "rank.json"
+    done: dict[str, Any] = json.loads(cache.read_text()) if cache.is_file() else {}
+    space = _space(args, teacher_dir)
+    _, _, heldout, held_feats = _rank_data(args, teacher_dir, train_file)
+    info = json.loads((supernet_dir / "supernet.json").read_text())
+    supernet = AutoModelForQuestionAnswering.from_pretrained(supernet_dir).eval()
+    rows = done.get("rows", {})
+    for sub in _subnets(space):
+        enc = sub.encoding()
+        if enc in rows:
+            continue
+        print(f"[rank] {enc}", flush=True)
+        row: dict[str, Any] = {"subnet": sub.to_dict(), "parameters": space.parameters(sub), "macs_seq256": space.macs(sub, 256)}
+        assert alone["rows"][enc]["parameters"] == row["parameters"]
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            sliced = evaluate_qa(torch_runner(SlicedSubnet(supernet, sub)), heldout, held_feats, batch_size=32)
+        row.update(supernet_f1=sliced["f1"], supernet_em=sliced["exact_match"], eval_seconds=round(time.perf_counter() - t0, 1))
+        row.update({k: v for k, v in alone["rows"][enc].items() if k != "parameters"})
         print(f"  supernet F1 {row['supernet_f1']:.2f}  standalone F1 {row['standalone_f1']:.2f}", flush=True)
         rows[enc] = row
         cache.write_text(json.dumps({"rows": rows}, indent=2))
@@ -262,9 +311,9 @@ def rank_stage(args: argparse.Namespace, teacher_dir: Path, supernet_dir: Path, 
         "rows": rows,
         "kendall_tau": float(tau.statistic),
         "kendall_p": float(tau.pvalue),
-        "heldout_questions": len(heldout),
-        "heldout_articles": len({e.title for e in heldout}),
         "standalone": {"steps": args.standalone_steps, "batch_size": args.standalone_batch_size, "lr": args.standalone_lr},
+        "rank_questions": len(heldout),
+        "importance_order_matches_supernet": alone.get("importance_order") == info["importance_order"],
     }
 
 
@@ -320,7 +369,7 @@ def report(results: dict[str, Any], command: str) -> str:
         f"- Teacher: MiniLM fine-tuned by `workers.teacher` ({tm.get('steps', '?')} steps, "
         f"{st['teacher']['epochs']:g} epoch, lr {st['teacher']['lr']:g}, batch {st['teacher']['batch_size']}, seq "
         f"{st['max_seq_length']}/{st['doc_stride']}) on {tm.get('train_questions', '?')} questions of the train slice; "
-        f"{rank['heldout_articles']} of its articles ({rank['heldout_questions']} questions) held out for every F1 below "
+        f"{sn.get('heldout_articles')} of its articles ({sn.get('heldout_questions')} questions) held out for every F1 below "
         "except XQuAD. Nothing was tuned on XQuAD.",
         f"- Space: `{json.dumps(st['space'])}` ({results['space_size']:,} subnets).",
         f"- Supernet settings: {st['supernet']['epochs']:g} epoch, {sn['steps']} steps of batch {st['supernet']['batch_size']} "
@@ -348,9 +397,10 @@ def report(results: dict[str, Any], command: str) -> str:
         )
     lines += [
         "",
-        f"Ranking subnets (held-out F1; standalone = sliced from the importance-reordered teacher, distilled "
+        f"Ranking subnets (F1 on {rank['rank_questions']} questions of the held-out articles; standalone = sliced from "
+        "the importance-reordered teacher, distilled "
         f"{rank['standalone']['steps']} steps of batch {rank['standalone']['batch_size']} at lr {rank['standalone']['lr']:g} "
-        "from the teacher's logits):",
+        "from the teacher's logits, one pass over a fixed random sample of training windows):",
         "",
         "| subnet | params (M) | GMACs @256 | supernet F1 | standalone F1 |",
         "| --- | --- | --- | --- | --- |",
@@ -382,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
 
         train_file = quick_subset(args.train_file, Path(tmp.name), articles=4, per_article=8)
     teacher_dir, teacher_metrics = teacher_stage(args, train_file)
+    if args.stage == "standalone":
+        print(json.dumps(standalone_stage(args, teacher_dir, train_file)["rows"], indent=2))
+        return 0
     supernet_dir, sn = supernet_stage(args, teacher_dir, train_file)
     print(f"[supernet] {json.dumps(sn)}", flush=True)
     rank = rank_stage(args, teacher_dir, supernet_dir, train_file)
