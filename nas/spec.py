@@ -88,11 +88,16 @@ class SearchSpaceSpec(_Strict):
         hidden = len(self.hidden) if self.hidden else 1
         if not self.per_layer and self.layer_selection != "search":
             return len(self.layers) * widths * hidden
+        from math import log2
+
+        cap = 10**15  # "more than anyone enumerates": saturate rather than build astronomically large integers
         base = max(self.layers)  # lower bound on the base's depth; the exact count needs the base model
-        return hidden * sum(
-            (comb(base, n) if self.layer_selection == "search" else 1) * (widths**n if self.per_layer else widths)
-            for n in self.layers
-        )
+        total = 0
+        for n in self.layers:
+            if n > 64 or (self.per_layer and widths > 1 and n * log2(widths) > 50):
+                return cap
+            total += (comb(base, n) if self.layer_selection == "search" else 1) * (widths**n if self.per_layer else widths)
+        return min(cap, hidden * total)
 
 
 class BudgetSpec(_Strict):
