@@ -80,7 +80,7 @@ def served(settings: Settings, log_file: Path) -> Iterator[tuple[str, subprocess
                 if proc.poll() is not None:
                     raise RuntimeError(f"hwnas serve exited {proc.returncode}: {log_file.read_text()[-2000:]}")
                 try:
-                    if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    if httpx.get(url + "/api/v1/health", timeout=2).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass

@@ -39,6 +39,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STALE = "hwnas:stale"  # trial failed by a restart: its budget is spent again
 SKIPPED = "hwnas:skipped"  # ruled out by the predictor: no budget spent
+RETRIED = "hwnas:retried_as_new_trial"  # lost with its worker or node: failed, and run again (no budget spent)
+
+
+def system_failure(exc: BaseException) -> bool:
+    """A task that died with its process or node (not an error of the pipeline itself)."""
+    import ray.exceptions as rex
+
+    lost = (rex.WorkerCrashedError, rex.NodeDiedError, rex.OutOfMemoryError, rex.LocalRayletDiedError, rex.ObjectLostError, rex.OwnerDiedError)
+    return isinstance(exc, lost)
 MAX_SKIPS_IN_A_ROW = 20  # then the predictor stops dropping, so a search always progresses
 
 
@@ -156,7 +165,7 @@ class JobSearch:
         finished = sum(
             1
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
-            if STALE not in t.user_attrs and SKIPPED not in t.user_attrs
+            if not {STALE, SKIPPED, RETRIED} & set(t.user_attrs)
         )
         deadline = time.monotonic() + spec.budget.timeout_s if spec.budget.timeout_s else None
         concurrent = min(spec.budget.max_concurrent, coord.settings.max_concurrent_trials)
@@ -165,6 +174,7 @@ class JobSearch:
         in_flight: set[int] = set()
         cancel = coord._cancel[self.job_id]
         skips_in_a_row = 0
+        retries: dict[str, int] = {}  # subnet encoding -> times re-run after a lost worker
 
         def fail(flight: _Flight, reason: str) -> None:
             for ref in [r for r, f in flights.items() if f is flight]:
@@ -212,7 +222,7 @@ class JobSearch:
                     continue
                 skips_in_a_row = 0
                 flight = _Flight(trial, subnet, request, {t: p["p90_ms"] for t, p in predicted.items()})
-                ref = build.options(num_cpus=cpus, max_retries=coord.settings.trial_max_retries).remote(flight.request)
+                ref = build.options(num_cpus=cpus, max_retries=0).remote(flight.request)  # lost workers: see retries
                 flights[ref] = flight
                 in_flight.add(trial.number)
             if not flights:
@@ -225,13 +235,22 @@ class JobSearch:
                 try:
                     value = ray.get(ref)
                 except Exception as exc:
-                    fail(flight, failure_reason(exc))
+                    reason = failure_reason(exc)
+                    done = retries.get(flight.subnet.encoding(), 0)
+                    if system_failure(exc) and done < coord.settings.trial_max_retries:
+                        # failed with its reason, then the same subnet is asked again (bounded); no budget spent
+                        retries[flight.subnet.encoding()] = done + 1
+                        flight.trial.set_user_attr(RETRIED, True)
+                        fail(flight, f"{reason} [worker lost: retry {done + 1} of {coord.settings.trial_max_retries} as a new trial]")
+                        study.enqueue_trial(flight.trial.params, user_attrs={"hwnas:retry_of": flight.trial.number})
+                        continue
+                    fail(flight, reason)
                     finished += 1
                     continue
                 if flight.built is None:  # the build finished: measure on every target
                     flight.built = value
                     try:
-                        for mref in coord._launch_measures(flight.request, "int8"):
+                        for mref in coord._launch_measures(flight.request, "int8", max_retries=0):
                             flights[mref] = flight
                     except Exception as exc:
                         if isinstance(exc, JobCancelled):

@@ -1,0 +1,133 @@
+"""Faults with real processes: a Ray worker killed mid-trial, the coordinator killed (-9) mid-job.
+
+Each: the job finishes; the lost trial is failed with its reason; no completed trial is lost or
+run again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from api.server import ServiceThread, free_port
+from nas.config import Settings
+from tests.helpers import wait_for_job
+from tests.test_loop_tiny import tiny_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _wait(predicate, timeout: float, what: str, poll: float = 0.2):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _build_workers() -> list[psutil.Process]:
+    """Ray names a worker process after the task it runs (``ray::build``)."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if any(part.startswith("ray::build") for part in p.info["cmdline"] or []):
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return found
+
+
+def test_a_worker_killed_mid_trial_fails_that_trial_and_its_retry_completes(tmp_path, ray_local, tiny_qa_model, squad_files) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(data_dir=tmp_path / "data", port=free_port(), trial_max_retries=1)
+    spec = tiny_spec(tiny_qa_model, *squad_files, name="worker kill", budget={"trials": 2})
+    with ServiceThread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        job_id = client.post("/api/v1/jobs", json=spec).raise_for_status().json()["id"]
+        _wait(lambda: client.get(f"/api/v1/jobs/{job_id}").json()["stage"] == "search", 300, "the search stage")
+        victim = _wait(_build_workers, 120, "a running build task")[0]
+        time.sleep(1.0)  # inside the build (extract, convert, INT8, F1 take seconds)
+        victim.send_signal(signal.SIGKILL)
+        job = wait_for_job(client, job_id, timeout=600)
+        trials = client.get(f"/api/v1/jobs/{job_id}/trials").json()
+    assert job["status"] == "completed", job["error"]
+    failed = [t for t in trials if t["state"] == "failed"]
+    completed = [t for t in trials if t["state"] == "completed"]
+    assert len(failed) == 1 and "retry 1 of 1" in failed[0]["error"], failed
+    assert "Worker" in failed[0]["error"] or "died" in failed[0]["error"].lower(), failed[0]["error"]
+    assert len(completed) == 2  # the budget is spent on completed trials; the lost one did not count
+    assert any(t["config"] == failed[0]["config"] and t["number"] > failed[0]["number"] for t in completed)  # the same subnet, again
+
+
+def _serve(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "HWNAS_DATA_DIR": str(data_dir), "HWNAS_PORT": str(port), "HWNAS_RAY_NUM_CPUS": "2"}
+    env.pop("RAY_ADDRESS", None)
+    with open(log, "ab") as out:  # the child keeps its own handle
+        return subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--log-level", "warning"], cwd=ROOT, env=env,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+def _up(url: str, proc: subprocess.Popen, log: Path) -> None:
+    def ready() -> bool:
+        assert proc.poll() is None, f"hwnas serve exited {proc.returncode}:\n{log.read_text()[-3000:]}"
+        try:
+            return httpx.get(url + "/api/v1/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    _wait(ready, 180, "hwnas serve to answer /health", poll=0.5)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """kill -9 the service and everything it started (its in-process Ray too): a crashed host."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(30)
+
+
+@pytest.mark.slow
+def test_coordinator_killed_mid_job_resumes_without_losing_or_rerunning_completed_trials(tmp_path, tiny_qa_model, squad_files) -> None:  # type: ignore[no-untyped-def]
+    data, port, log = tmp_path / "data", free_port(), tmp_path / "serve.log"
+    url = f"http://127.0.0.1:{port}"
+    spec = tiny_spec(tiny_qa_model, *squad_files, name="coordinator kill", budget={"trials": 3})
+    proc = _serve(data, port, log)
+    try:
+        _up(url, proc, log)
+        client = httpx.Client(base_url=url, timeout=30)
+        job_id = client.post("/api/v1/jobs", json=spec).raise_for_status().json()["id"]
+
+        def one_done_one_running() -> list[dict] | None:
+            trials = client.get(f"/api/v1/jobs/{job_id}/trials").json()
+            states = [t["state"] for t in trials]
+            return trials if "completed" in states and "running" in states else None
+
+        before = _wait(one_done_one_running, 600, "a completed and a running trial", poll=0.5)
+        _kill_group(proc)
+        done_before = {t["number"]: t for t in before if t["state"] == "completed"}
+        running_before = [t["number"] for t in before if t["state"] == "running"]
+
+        proc = _serve(data, port, log)
+        _up(url, proc, log)
+        job = wait_for_job(client, job_id, timeout=600)
+        trials = {t["number"]: t for t in client.get(f"/api/v1/jobs/{job_id}/trials").json()}
+    finally:
+        _kill_group(proc)
+    assert job["status"] == "completed", job["error"]
+    for number, t in done_before.items():  # kept as they were: not lost, not run again
+        assert trials[number]["state"] == "completed"
+        assert trials[number]["f1"] == t["f1"] and trials[number]["finished_at"] == t["finished_at"]
+    for number in running_before:
+        assert trials[number]["state"] == "failed" and "coordinator restarted" in trials[number]["error"]
+    assert sum(t["state"] == "completed" for t in trials.values()) == 3  # the lost trial's budget was spent again
