@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import traceback
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,18 @@ def teacher_key(base_dir: Path, spec: JobSpec) -> str:
         "seed": spec.seed,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def supernet_settings(spec: JobSpec) -> Any:
+    """The job's supernet training settings (``workers.supernet.SupernetSettings``): its cache key's input."""
+    from workers.supernet import SupernetSettings
+
+    return SupernetSettings(
+        **spec.supernet.model_dump(exclude={"enabled"}),
+        max_seq_length=spec.task.max_seq_length,
+        doc_stride=spec.task.doc_stride,
+        seed=spec.seed,
+    )
 
 
 def connect_ray(settings: Settings) -> None:
@@ -422,25 +434,18 @@ class Coordinator:
             return None
         from search_spaces.bert.space import BertSpace
         from workers.ray_tasks import build_supernet
-        from workers.supernet import SUPERNET_FILE, SupernetSettings, supernet_key
+        from workers.supernet import SUPERNET_FILE, supernet_key
 
         self._update(job_id, stage="supernet")
         space = BertSpace.from_spec(spec.search_space, read_config(Path(teacher_dir)))
-        fields = spec.supernet.model_dump(exclude={"enabled"})
-        settings = SupernetSettings(
-            **fields, max_seq_length=spec.task.max_seq_length, doc_stride=spec.task.doc_stride, seed=spec.seed
-        )
+        settings = supernet_settings(spec)
         key = supernet_key(teacher_dir, spec.task.train_file, space, settings)
         out = (self.settings.data_dir / "supernets" / key).resolve()
         with self._lock:
             lock = self._teacher_locks.setdefault(f"supernet:{key}", threading.Lock())
         with lock:
             if not (out / SUPERNET_FILE).is_file():
-                kwargs = {
-                    "train_file": spec.task.train_file,
-                    "space": spec.search_space.model_dump(),
-                    "settings": {**fields, "max_seq_length": settings.max_seq_length, "doc_stride": settings.doc_stride, "seed": settings.seed},
-                }
+                kwargs = {"train_file": spec.task.train_file, "space": spec.search_space.model_dump(), "settings": asdict(settings)}
                 ref = build_supernet.options(num_cpus=self._task_cpus(1), max_retries=self.settings.trial_max_retries).remote(
                     teacher_dir, str(out), kwargs
                 )

@@ -108,7 +108,7 @@ class JobSearch:
             storage=self.coord._storage,
             study_name=self.study_name,
             directions=self.objectives.directions,
-            sampler=make_sampler(self.spec.sampler, seed=self.spec.seed, grid=grid),
+            sampler=make_sampler(self.spec.sampler, seed=self.spec.seed if self.spec.sampler_seed is None else self.spec.sampler_seed, grid=grid),
             load_if_exists=True,
         )
         with warnings.catch_warnings():

@@ -177,6 +177,9 @@ class SupernetSpec(_Strict):
     batch_size: int = Field(default=32, ge=1, le=1024)
     random_subnets: int = Field(default=2, ge=0, le=16, description="random subnets per step besides largest and smallest")
     max_train_examples: int | None = Field(default=None, ge=1)
+    validation_split: float = Field(
+        default=0.0, ge=0, lt=1, description="fraction of train ARTICLES kept out of supernet training (seeded by the job's seed)"
+    )
 
 
 class RefineSpec(_Strict):
@@ -202,6 +205,9 @@ class JobSpec(_Strict):
     supernet: SupernetSpec = SupernetSpec()
     refine: RefineSpec = RefineSpec()
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    sampler_seed: int | None = Field(
+        default=None, ge=0, le=2**31 - 1, description="the sampler's own seed (default: seed); the rest (data, supernet) keeps seed"
+    )
     teacher: TeacherSpec = TeacherSpec()
     measure: MeasureSpec = MeasureSpec()
     quantization: QuantizationSpec = QuantizationSpec()

@@ -1,0 +1,319 @@
+"""The search engine benchmark: a real search on the MiniLM supernet, samplers compared, overheads.
+
+    HF_HUB_OFFLINE=1 flock /tmp/hwnas-heavy.lock .venv/bin/python -m bench.search [--trials 40]
+
+It runs the service in this process (real Ray, Optuna, NNCF, OpenVINO, SQLite store) and submits
+jobs over HTTP, as a user would:
+
+1. The main job (default sampler ``nsga2``, target ``native``) on the teacher and supernet that
+   ``bench.supernet`` trained (reused through the service's supernet cache, same key). The
+   search's objective F1 is measured on the ARTICLES of the train file that the teacher and the
+   supernet never saw (``--validation-split``, the same seeded split): hyper-parameters and
+   architectures are chosen on training data only. XQuAD-en is used once, afterwards, to report
+   the F1 of the chosen model and of the teacher (never to choose anything).
+2. Sampler comparison: ``nsga2``, ``tpe``, ``random`` x seeds at equal trials; hypervolume of each
+   front (maximise F1, minimise p90; reference point F1 0 and the teacher FP32 p90). Subnets
+   another job already evaluated on this machine are reused from the store (dedupe across jobs),
+   so the comparison costs only the subnets that are new.
+3. Overheads from the store: coordinator time per trial as a share of trial wall time (trial wall
+   time minus the build and measurement tasks' own time), and the latency predictor's mean
+   absolute percentage error on predictions made before each measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "squad"
+SECTION = "search"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.search", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--supernet-bench", type=Path, default=ROOT / "hwnas-data" / "bench" / "supernet", help="bench.supernet's --out")
+    p.add_argument("--train-file", default=str(DATA / "squad-v1.1-train-head.json"))
+    p.add_argument("--xquad", default=str(DATA / "xquad-en.json"))
+    p.add_argument("--validation-split", type=float, default=0.2, help="as bench.supernet: the held-out train articles")
+    p.add_argument("--trials", type=int, default=40)
+    p.add_argument("--comparison-trials", type=int, default=12)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--samplers", nargs="+", default=["nsga2", "tpe", "random"])
+    p.add_argument("--skip-comparison", action="store_true")
+    p.add_argument("--data-dir", type=Path, default=ROOT / "hwnas-data" / "bench" / "search")
+    p.add_argument("--note", default="")
+    p.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    return p.parse_args(argv)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def heldout_file(train_file: str, fraction: float, seed: int, out: Path) -> tuple[Path, int, list[str]]:
+    """The held-out articles of ``train_file`` as a SQuAD file (the split bench.teacher/supernet use)."""
+    from nas.data.squad import load_squad, split_by_article
+
+    _, held = split_by_article(load_squad(train_file), fraction, seed=seed)
+    titles = sorted({e.title for e in held})
+    raw = json.loads(Path(train_file).read_text())
+    raw["data"] = [a for a in raw["data"] if a["title"] in titles]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(raw))
+    return out, len(held), titles
+
+
+def find_teacher_and_supernet(bench_dir: Path) -> tuple[Path, dict[str, Any]]:
+    results = json.loads((bench_dir / "results.json").read_text())
+    return Path(results["teacher_dir"]), results
+
+
+def spec(args: argparse.Namespace, teacher: Path, evalf: Path, *, name: str, sampler: str, seed: int, trials: int, space: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "base_model": str(teacher),
+        "task": {"train_file": args.train_file, "eval_file": str(evalf), "max_seq_length": 256, "doc_stride": 128, "calibration_samples": 300},
+        "search_space": space,
+        "targets": ["native"],
+        "budget": {"trials": trials},
+        "sampler": sampler,
+        "seed": seed,
+        "supernet": {"enabled": True, "epochs": 1.0, "learning_rate": 1e-4, "batch_size": 32, "random_subnets": 2, "validation_split": args.validation_split},
+    }
+
+
+def link_supernet(args: argparse.Namespace, job_spec: dict[str, Any], trained: Path) -> str:
+    """Put bench.supernet's supernet where the service's cache looks for it, under the key the job computes;
+    used only when bench.supernet trained it with exactly the job's settings (else the job trains its own)."""
+    from dataclasses import asdict
+
+    from nas.base_models import read_config
+    from nas.coordinator import supernet_settings
+    from nas.spec import JobSpec
+    from search_spaces.bert.space import BertSpace
+    from workers.supernet import SUPERNET_FILE, supernet_key
+
+    spec = JobSpec.model_validate(job_spec)
+    teacher = Path(spec.base_model)
+    key = supernet_key(teacher, spec.task.train_file, BertSpace.from_spec(spec.search_space, read_config(teacher)), supernet_settings(spec))
+    info = json.loads((trained / SUPERNET_FILE).read_text()) if (trained / SUPERNET_FILE).is_file() else {}
+    dst = args.data_dir / "supernets" / key
+    if trained.name == key and not dst.exists():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.symlink_to(trained.resolve())
+    if not dst.exists():
+        log(f"bench.supernet's supernet {trained.name} does not match the job's key {key} ({info.get('settings') or asdict(supernet_settings(spec))}): the job trains its own")
+    return key
+
+
+def wait(client: Any, job_id: str) -> dict[str, Any]:
+    last = ""
+    while True:
+        job = client.get(f"/api/v1/jobs/{job_id}").raise_for_status().json()
+        p = job["progress"]
+        line = f"{job['name']}: {job['status']} {job['stage']} {p['completed']} done {p['failed']} failed {p['skipped']} skipped"
+        if line != last:
+            log(line)
+            last = line
+        if job["status"] in ("completed", "failed", "cancelled"):
+            return job
+        time.sleep(5)
+
+
+def hypervolume(points: list[tuple[float, float]], ref_p90: float) -> float:
+    """Area dominated by (F1 up, p90 down) points, bounded by F1 0 and ``ref_p90`` (Optuna's WFG)."""
+    import numpy as np
+    from optuna._hypervolume import compute_hypervolume
+
+    loss = np.array([(-f1, p90) for f1, p90 in points if p90 < ref_p90 and f1 > 0], dtype=float)
+    if len(loss) == 0:
+        return 0.0
+    return float(compute_hypervolume(loss, np.array([0.0, ref_p90]), assume_pareto=False))
+
+
+def overheads(trials: list[dict[str, Any]]) -> dict[str, float]:
+    """Coordinator share of trial wall time: wall (start to finish) minus the tasks' own time."""
+    from datetime import datetime
+
+    shares, walls = [], []
+    for t in trials:
+        s = t["stage_seconds"] or {}
+        if t["state"] != "completed" or "build_started_at" not in s or "reused_from_trial" in s:
+            continue
+        wall = (datetime.fromisoformat(t["finished_at"]) - datetime.fromisoformat(t["started_at"])).total_seconds()
+        tasks = s["build_finished_at"] - s["build_started_at"]
+        tasks += sum(m["fingerprint"].get("finished_at", 0) - m["fingerprint"].get("started_at", 0) for m in t["measurements"])
+        if wall > 0:
+            shares.append(max(0.0, wall - tasks) / wall)
+            walls.append(wall)
+    return {
+        "trials": len(shares),
+        "median_share_pct": 100 * statistics.median(shares) if shares else float("nan"),
+        "mean_share_pct": 100 * statistics.mean(shares) if shares else float("nan"),
+        "median_trial_wall_s": statistics.median(walls) if walls else float("nan"),
+    }
+
+
+def predictor_error(trials: list[dict[str, Any]]) -> tuple[float, int]:
+    pairs = [
+        (t["predicted"]["native"]["p90_ms"], t["measurements"][0]["p90_ms"])
+        for t in trials
+        if t["state"] == "completed" and t.get("predicted") and "native" in t["predicted"] and t["measurements"]
+        and "reused_from_trial" not in (t["stage_seconds"] or {})
+    ]
+    if not pairs:
+        return float("nan"), 0
+    return 100 * statistics.mean(abs(p - m) / m for p, m in pairs), len(pairs)
+
+
+def xquad_f1(ir_dir: str, teacher: Path, xquad: str, precision: str) -> dict[str, float]:
+    """F1/EM on XQuAD-en at 384/128 of a stored IR (reporting only)."""
+    from nas.types import SubnetConfig, TrialRequest
+    from workers.pipeline import evaluate_ir
+
+    req = TrialRequest(
+        job_id="bench", trial_number=0, subnet=SubnetConfig((0,), (1,), (1,)), teacher_dir=str(teacher), train_file=xquad,
+        eval_file=xquad, max_seq_length=384, doc_stride=128, max_eval_examples=None, calibration_samples=1, targets=("native",), output_dir=ir_dir,
+    )  # fmt: skip
+    return evaluate_ir(Path(ir_dir) / "openvino_model.xml", req, precision=precision)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import httpx
+
+    from api.server import ServiceThread, free_port
+    from nas.config import Settings
+
+    args = parse_args(argv)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    teacher, sn_results = find_teacher_and_supernet(args.supernet_bench)
+    space = sn_results["settings"]["space"]
+    evalf, n_held, titles = heldout_file(args.train_file, args.validation_split, 0, args.data_dir / "heldout.json")
+    log(f"teacher {teacher}; held-out articles {titles} ({n_held} questions) -> {evalf}")
+    settings = Settings(data_dir=args.data_dir, port=free_port())
+    out: dict[str, Any] = {"started": started, "teacher": str(teacher), "heldout_questions": n_held, "heldout_titles": titles}
+    t0 = time.perf_counter()
+    with ServiceThread(settings) as url, httpx.Client(base_url=url, timeout=120) as c:
+        main_spec = spec(args, teacher, evalf, name=f"bench main nsga2 x{args.trials}", sampler="nsga2", seed=0, trials=args.trials, space=space)
+        log(f"supernet cache key {link_supernet(args, main_spec, Path(sn_results['supernet_dir']))}")
+        job = wait(c, c.post("/api/v1/jobs", json=main_spec).raise_for_status().json()["id"])
+        out["main_wall_s"] = time.perf_counter() - t0
+        trials = c.get(f"/api/v1/jobs/{job['id']}/trials").json()
+        front = c.get(f"/api/v1/jobs/{job['id']}/pareto", params={"target": "native"}).json()
+        out["job"], out["trials"], out["front"] = job, trials, front
+        comparison: dict[str, list[float]] = {}
+        if not args.skip_comparison:
+            ref = next(m["p90_ms"] for b in job["baselines"] if b["precision"] == "fp32" for m in b["measurements"])
+            for sampler in args.samplers:
+                for seed in range(args.seeds):
+                    s = spec(args, teacher, evalf, name=f"bench {sampler} seed {seed}", sampler=sampler, seed=0, trials=args.comparison_trials, space=space)
+                    s["sampler_seed"] = seed  # the same teacher, supernet and data; only the sampler's seed differs
+                    cj = wait(c, c.post("/api/v1/jobs", json=s).raise_for_status().json()["id"])
+                    ts = [t for t in c.get(f"/api/v1/jobs/{cj['id']}/trials").json() if t["state"] == "completed"]
+                    pts = [(t["f1"], t["measurements"][0]["p90_ms"]) for t in ts]
+                    comparison.setdefault(sampler, []).append(hypervolume(pts, ref))
+                    log(f"{sampler} seed {seed}: hypervolume {comparison[sampler][-1]:.1f}")
+        out["comparison"] = comparison
+    (args.data_dir / "results.json").write_text(json.dumps(out, indent=2, default=str))
+    report(args, out, teacher)
+    return 0
+
+
+def report(args: argparse.Namespace, out: dict[str, Any], teacher: Path) -> None:
+    from bench.report import replace_section
+
+    job, trials, front = out["job"], out["trials"], out["front"]
+    base = {b["precision"]: b for b in job["baselines"]}
+    m32, m8 = base["fp32"]["measurements"][0], base["int8"]["measurements"][0]
+    floor = 0.99 * base["fp32"]["f1"]
+    ok = [t for t in front["trials"] if t["f1"] >= floor]
+    best = min(ok, key=lambda t: t["measurements"][0]["p90_ms"]) if ok else None
+    over = overheads(trials)
+    mape, n_pred = predictor_error(trials)
+    fp = m8["fingerprint"]
+    rows = []
+    for t in sorted(front["trials"], key=lambda t: t["measurements"][0]["p90_ms"]):
+        m = t["measurements"][0]
+        rows.append(
+            f"| {t['number']} | {len(t['config']['layers'])} | {'/'.join(map(str, t['config']['heads']))} | "
+            f"{'/'.join(map(str, t['config']['ffn']))} | {t['f1']:.1f} | {m['p90_ms']:.2f} | {m['throughput_sps']:.1f} | "
+            f"{'yes' if t['f1'] >= floor else 'no'} |"
+        )
+    arts = args.data_dir / "artifacts" / job["id"]
+    xq: dict[str, dict[str, float]] = {}
+    if best is not None:
+        log("XQuAD-en (reporting only): teacher FP32, teacher INT8, best subnet INT8")
+        for name, ir, precision in (("teacher FP32", "baseline-fp32", "fp32"), ("teacher INT8", "baseline-int8", "int8"), ("best subnet INT8", f"trial-{best['number']}", "int8")):
+            xq[name] = xquad_f1(str(arts / ir), teacher, args.xquad, precision)
+    counts = job["progress"]
+    lines = [
+        "## Search engine: a real search on the MiniLM supernet",
+        "",
+        f"Command: `HF_HUB_OFFLINE=1 .venv/bin/python -m bench.search --trials {args.trials} --comparison-trials {args.comparison_trials} --seeds {args.seeds}` "
+        f"(started {out['started']}). {args.note}",
+        "",
+        f"Machine: {fp.get('cpu_model_name')} [{fp.get('microarchitecture')}], {fp.get('logical_cpus')} logical CPUs, OpenVINO {fp.get('openvino_version')}, "
+        f"NNCF {fp.get('nncf_version')}. Target `native`; SingleStream b=1 and Offline b=16 at seq {m8['seq_len']}.",
+        "",
+        f"Teacher: `{teacher}` (bench.supernet's, trained on the train slice minus {len(out['heldout_titles'])} held-out articles); "
+        f"the search's F1 is on those held-out articles ({out['heldout_questions']} questions), never on XQuAD.",
+        "",
+        f"Main job: sampler nsga2, {args.trials} trials, {counts['completed']} completed, {counts['failed']} failed, {counts['skipped']} skipped by the predictor; "
+        f"wall time {out['main_wall_s'] / 60:.1f} min (the supernet reused from bench.supernet).",
+        "",
+        "| | F1 (held-out) | SingleStream p90 | Offline samples/s |",
+        "| --- | ---: | ---: | ---: |",
+        f"| teacher FP32 | {base['fp32']['f1']:.1f} | {m32['p90_ms']:.2f} ms | {m32['throughput_sps']:.1f} |",
+        f"| teacher INT8 | {base['int8']['f1']:.1f} | {m8['p90_ms']:.2f} ms | {m8['throughput_sps']:.1f} |",
+    ]
+    if best is not None:
+        bm = best["measurements"][0]
+        lines += [
+            f"| fastest subnet with F1 >= 99% of the teacher FP32 (trial {best['number']}) | {best['f1']:.1f} | {bm['p90_ms']:.2f} ms | {bm['throughput_sps']:.1f} |",
+            "",
+            f"Its speed-ups, measured in the same run: Offline throughput **{bm['throughput_sps'] / m32['throughput_sps']:.2f}x** the teacher FP32 "
+            f"and {bm['throughput_sps'] / m8['throughput_sps']:.2f}x the teacher INT8; SingleStream p90 {m32['p90_ms'] / bm['p90_ms']:.2f}x and "
+            f"{m8['p90_ms'] / bm['p90_ms']:.2f}x lower. Goal: 5x the teacher FP32 throughput at 99% of its F1.",
+        ]
+    else:
+        lines += ["", f"No front member reached 99% of the teacher FP32 F1 ({floor:.1f})."]
+    lines += [
+        "",
+        f"Pareto front ({len(front['trials'])} trials, F1 floor {floor:.1f}):",
+        "",
+        "| trial | layers | heads per layer | FFN per layer | F1 | p90 ms | samples/s | >= 99% |",
+        "| ---: | ---: | --- | --- | ---: | ---: | ---: | --- |",
+        *rows,
+        "",
+        f"Overhead: coordinator and scheduling time per trial, median {over['median_share_pct']:.2f}% (mean {over['mean_share_pct']:.2f}%) of the trial's wall time "
+        f"({over['trials']} built trials, median trial {over['median_trial_wall_s']:.1f} s; target under 2%). "
+        f"Latency predictor: mean absolute percentage error {mape:.2f}% on {n_pred} predictions made before each measurement (target under 5%).",
+    ]
+    if xq:
+        lines += ["", "XQuAD-en (1,190 questions, seq 384 / stride 128), measured once after the search, for reporting only:", "",
+                  "| model | F1 | EM |", "| --- | ---: | ---: |"]
+        lines += [f"| {k} | {v['f1']:.1f} | {v['exact_match']:.1f} |" for k, v in xq.items()]
+    if out["comparison"]:
+        lines += ["", f"Sampler comparison at {args.comparison_trials} trials (hypervolume of F1 up / p90 down, reference F1 0 and the teacher FP32 p90; higher is better):", "",
+                  "| sampler | seeds | hypervolume per seed | median |", "| --- | ---: | --- | ---: |"]
+        for sampler, hv in out["comparison"].items():
+            lines.append(f"| {sampler} | {len(hv)} | {', '.join(f'{v:.1f}' for v in hv)} | {statistics.median(hv):.1f} |")
+    replace_section(args.output, SECTION, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
