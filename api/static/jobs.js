@@ -18,7 +18,7 @@ function row(job) {
     <td>${hw.esc(job.stage)}</td>
     <td>${job.spec.targets.map(hw.esc).join(", ")}</td>
     <td><div class="bar" title="${done} of ${p.trials_budget} trials"><div style="width:${pct}%"></div></div>
-      ${p.completed} done, ${p.failed} failed, ${p.running} running / ${p.trials_budget}
+      ${p.completed} done, ${p.failed} failed, ${p.running} running / ${p.trials_budget}${p.skipped ? ` (${p.skipped} skipped)` : ""}
       ${p.elapsed_s !== null ? `<br><small>${hw.duration(p.elapsed_s)}</small>` : ""}</td>
     <td>${best}</td>
     <td>${hw.when(job.created_at)}</td><td>${hw.when(job.started_at)}</td><td>${hw.when(job.finished_at)}</td>
