@@ -6,9 +6,9 @@ import json
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path as PathParam, Query, Request, Response, status
 from fastapi.responses import FileResponse
 
 from api.deps import CoordinatorDep, SessionDep, SettingsDep
@@ -23,6 +23,7 @@ from nas.validation import SpecError, validate_job
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 SORT_KEYS = ("number", "f1", "exact_match", "parameters", "ir_size_bytes", "p50_ms", "p90_ms", "p99_ms", "throughput_sps")
+TrialNumber = Annotated[int, PathParam(ge=0, le=2**31 - 1, description="the trial's number in its job")]
 SortKey = Literal[SORT_KEYS + tuple(f"-{k}" for k in SORT_KEYS)]  # type: ignore[valid-type]
 
 
@@ -138,17 +139,14 @@ def list_trials(
     offset: int = Query(0, ge=0),
 ) -> list[TrialOut]:
     _job_or_404(session, job_id)
-    trials = list(repo.trials_of(session, job_id, state=state))
-    if target is not None:
-        trials = [t for t in trials if any(m.target == target for m in t.measurements)]
-    key, reverse = sort.lstrip("-"), sort.startswith("-")
-    # NaN (unmeasured) sorts last in either direction
-    trials.sort(key=lambda t: (_metric(t, key, target) != _metric(t, key, target), _metric(t, key, target) * (-1 if reverse else 1)))
-    return [TrialOut.model_validate(t) for t in trials[offset : offset + limit]]
+    trials = repo.list_trials(
+        session, job_id, state=state, target=target, sort=sort.lstrip("-"), descending=sort.startswith("-"), limit=limit, offset=offset
+    )  # fmt: skip
+    return [TrialOut.model_validate(t) for t in trials]
 
 
 @router.get("/{job_id}/trials/{number}", response_model=TrialOut, dependencies=[ReadAccess])
-def get_trial(job_id: str, number: int, session: SessionDep) -> TrialOut:
+def get_trial(job_id: str, number: TrialNumber, session: SessionDep) -> TrialOut:
     trial = repo.get_trial(session, job_id, number)
     if trial is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} has no trial {number}")
@@ -205,7 +203,7 @@ def _job_constraint(job: Job, baselines) -> tuple[float | None, float | None]:  
 
 
 @router.get("/{job_id}/trials/{number}/card", response_model=dict[str, Any], dependencies=[ReadAccess])
-def model_card(job_id: str, number: int, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+def model_card(job_id: str, number: TrialNumber, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """The trial's ``model_card.json``, the one its zip carries (architecture, metrics, measurements, data)."""
     trial = repo.get_trial(session, job_id, number)
     if trial is None:
@@ -219,7 +217,7 @@ def model_card(job_id: str, number: int, session: SessionDep, settings: Settings
 
 
 @router.get("/{job_id}/trials/{number}/model", response_class=FileResponse, dependencies=[ReadAccess])
-def download_model(job_id: str, number: int, session: SessionDep, settings: SettingsDep) -> FileResponse:
+def download_model(job_id: str, number: TrialNumber, session: SessionDep, settings: SettingsDep) -> FileResponse:
     """The trial's INT8 OpenVINO IR as a zip (optimum-intel layout plus model_card.json)."""
     trial = repo.get_trial(session, job_id, number)
     if trial is None:

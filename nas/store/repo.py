@@ -62,6 +62,43 @@ def trials_of(session: Session, job_id: str, *, state: str | None = None) -> Seq
     return session.scalars(q).all()
 
 
+MEASUREMENT_SORT_KEYS = ("p50_ms", "p90_ms", "p99_ms", "throughput_sps")
+TRIAL_SORT_KEYS = ("number", "f1", "exact_match", "parameters", "ir_size_bytes")
+
+
+def list_trials(
+    session: Session,
+    job_id: str,
+    *,
+    state: str | None = None,
+    target: str | None = None,
+    sort: str = "number",
+    descending: bool = False,
+    limit: int = 1000,
+    offset: int = 0,
+) -> Sequence[Trial]:
+    """One page of a job's trials, filtered, sorted and paginated by the database (unmeasured last).
+
+    ``target``: only trials with an INT8 measurement on it, and metric sorts read that measurement.
+    """
+    q = select(Trial).where(Trial.job_id == job_id)
+    if state:
+        q = q.where(Trial.state == state)
+    on_target = [Measurement.trial_id == Trial.id, Measurement.precision == "int8"]
+    if target is not None:
+        on_target.append(Measurement.target == target)
+        q = q.where(select(Measurement.id).where(*on_target).exists())
+    if sort in MEASUREMENT_SORT_KEYS:
+        key = select(func.min(getattr(Measurement, sort))).where(*on_target).scalar_subquery()
+    elif sort in TRIAL_SORT_KEYS:
+        key = getattr(Trial, sort)
+    else:
+        raise ValueError(f"cannot sort trials by {sort!r}")
+    q = q.order_by(key.is_(None), key.desc() if descending else key.asc(), Trial.number)
+    q = q.options(selectinload(Trial.measurements), selectinload(Trial.artifacts)).limit(limit).offset(offset)
+    return session.scalars(q).all()
+
+
 def get_trial(session: Session, job_id: str, number: int) -> Trial | None:
     return session.scalar(select(Trial).where(Trial.job_id == job_id, Trial.number == number))
 
