@@ -59,6 +59,7 @@ class _Flight:
     subnet: SubnetConfig
     request: TrialRequest
     predicted: dict[str, float] = field(default_factory=dict)  # target -> predicted p90 before measuring
+    started: float = field(default_factory=time.monotonic)
     built: TrialResult | None = None
     measurements: list[Any] = field(default_factory=list)
 
@@ -228,6 +229,11 @@ class JobSearch:
             if not flights:
                 return
             ready, _ = ray.wait(list(flights), num_returns=1, timeout=1.0)
+            for flight in {id(f): f for f in flights.values()}.values():
+                if time.monotonic() - flight.started > spec.budget.trial_timeout_s:
+                    stage = "building" if flight.built is None else "measuring"
+                    fail(flight, f"TimeoutError: trial still {stage} after budget.trial_timeout_s = {spec.budget.trial_timeout_s:g} s; its tasks were cancelled")
+                    finished += 1
             for ref in ready:
                 flight = flights.pop(ref, None)
                 if flight is None:  # already failed through a sibling task

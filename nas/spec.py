@@ -104,6 +104,9 @@ class BudgetSpec(_Strict):
     trials: int = Field(ge=1, le=10_000)
     max_concurrent: int = Field(default=1, ge=1, le=64)
     timeout_s: float | None = Field(default=None, gt=0, le=30 * 24 * 3600)
+    trial_timeout_s: float = Field(
+        default=3600, gt=0, le=7 * 24 * 3600, description="a trial still building or measuring after this long is failed (a hang)"
+    )
 
 
 class TeacherSpec(_Strict):

@@ -131,3 +131,17 @@ def test_coordinator_killed_mid_job_resumes_without_losing_or_rerunning_complete
     for number in running_before:
         assert trials[number]["state"] == "failed" and "coordinator restarted" in trials[number]["error"]
     assert sum(t["state"] == "completed" for t in trials.values()) == 3  # the lost trial's budget was spent again
+
+
+def test_a_hanging_trial_is_failed_after_its_timeout_and_the_job_finishes(tmp_path, ray_local, tiny_qa_model, squad_files) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(data_dir=tmp_path / "data", port=free_port())
+    # 2,000 distillation steps take minutes here: far past a 3 s trial timeout
+    spec = tiny_spec(tiny_qa_model, *squad_files, name="hang", budget={"trials": 1, "trial_timeout_s": 3}, trial_finetune_steps=2000)
+    with ServiceThread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        job_id = client.post("/api/v1/jobs", json=spec).raise_for_status().json()["id"]
+        job = wait_for_job(client, job_id, timeout=300)
+        trials = client.get(f"/api/v1/jobs/{job_id}/trials").json()
+    assert job["status"] == "completed", job["error"]
+    assert [t["state"] for t in trials] == ["failed"]
+    assert "trial_timeout_s = 3 s" in trials[0]["error"] and "building" in trials[0]["error"]
+    assert not _build_workers()  # its task was cancelled, not left running
