@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from nas.base_models import has_qa_head, read_config, resolve_base_model
@@ -32,6 +34,7 @@ from nas.store.models import utcnow
 from nas.types import SubnetConfig, TrialRequest, TrialResult
 
 log = logging.getLogger(__name__)
+DB_OUTAGES_PER_JOB = 3  # database outages a job rides out (waiting up to 5 min each) before it fails
 
 
 def _file_digest(path: str) -> str:
@@ -197,6 +200,35 @@ class Coordinator:
             repo.update_job(s, job_id, **fields)
 
     def _run_job(self, job_id: str) -> None:
+        """Run (or resume) a job; if the database goes away mid-job, wait for it and resume, a few times."""
+        for outage in range(DB_OUTAGES_PER_JOB + 1):
+            try:
+                self._run_job_once(job_id)
+                return
+            except DBAPIError as exc:
+                if not exc.connection_invalidated and not isinstance(exc, OperationalError):
+                    raise
+                log.warning("job %s: database unavailable (%s); resuming when it is back", job_id, str(exc).splitlines()[0])
+                if outage == DB_OUTAGES_PER_JOB or not self._wait_for_database(job_id):
+                    self._update_when_possible(job_id, status="failed", error=f"database unavailable: {failure_reason(exc)}", finished_at=utcnow())
+                    return
+
+    def _wait_for_database(self, job_id: str, timeout: float = 300.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self._cancel[job_id].is_set():
+            try:
+                with self.sessions() as s:
+                    s.execute(text("select 1"))
+                return True
+            except DBAPIError:
+                time.sleep(1.0)
+        return False
+
+    def _update_when_possible(self, job_id: str, **fields: Any) -> None:
+        if self._wait_for_database(job_id, timeout=60.0):
+            self._update(job_id, **fields)
+
+    def _run_job_once(self, job_id: str) -> None:
         try:
             with self.sessions() as s:
                 job = repo.get_job(s, job_id)
@@ -216,6 +248,8 @@ class Coordinator:
         except JobCancelled:
             if not self._stopping.is_set():
                 self._update(job_id, status="cancelled", stage="done", finished_at=utcnow())
+        except DBAPIError:
+            raise  # the database went away: _run_job waits and resumes
         except Exception as exc:  # a job failure is a stored state, never a crashed service
             log.exception("job %s failed", job_id)
             self._update(job_id, status="failed", error=failure_reason(exc), finished_at=utcnow())

@@ -154,9 +154,6 @@ class JobSearch:
     def run(self) -> None:
         import ray
 
-        from workers.pipeline import finalize
-        from workers.ray_tasks import build
-
         coord, spec, study = self.coord, self.spec, self.study
         self._fail_stale()
         seen: dict[str, int] = {}
@@ -173,6 +170,24 @@ class JobSearch:
         cpus = coord._task_cpus(concurrent)
         flights: dict[Any, _Flight] = {}  # every outstanding task ref -> its trial's state
         in_flight: set[int] = set()
+        try:
+            self._loop(flights, in_flight, finished, deadline, concurrent, cpus, seen)
+        except BaseException:
+            for ref in list(flights):  # an outage or a crash of this loop: no task is left running unowned
+                ray.cancel(ref, force=True)
+            raise
+
+    def _loop(
+        self, flights: dict[Any, _Flight], in_flight: set[int], finished: int, deadline: float | None,
+        concurrent: int, cpus: float, seen: dict[str, int],
+    ) -> None:  # fmt: skip
+        """The dispatch/collect loop of ``run`` (its state passed in so ``run`` can clean up after it)."""
+        import ray
+
+        from workers.pipeline import finalize
+        from workers.ray_tasks import build
+
+        coord, spec, study = self.coord, self.spec, self.study
         cancel = coord._cancel[self.job_id]
         skips_in_a_row = 0
         retries: dict[str, int] = {}  # subnet encoding -> times re-run after a lost worker
