@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +52,35 @@ def save_ir(ov_model: ov.Model, out_dir: Path, *, config: dict[str, Any] | None 
     """Write the IR (weights compressed to FP16 off, so FP32 stays FP32), config.json and tokenizer files."""
     out_dir.mkdir(parents=True, exist_ok=True)
     xml = out_dir / IR_XML
-    ov.save_model(ov_model, xml, compress_to_fp16=False)
+    try:
+        ov.save_model(ov_model, xml, compress_to_fp16=False)
+    except RuntimeError as exc:  # OpenVINO says only "basic_ios::clear: iostream error" for a full disk
+        full = disk_full(out_dir)  # probed before the partial files are removed (they hold the space)
+        for name in (IR_XML, IR_BIN):  # never leave a truncated IR behind
+            (out_dir / name).unlink(missing_ok=True)
+        if full:
+            raise OSError(errno.ENOSPC, f"No space left on device while writing the IR to {out_dir} ({exc})") from exc
+        raise
     if config is not None:
         (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
     if tokenizer is not None:
         tokenizer.save_pretrained(out_dir)
     return xml
+
+
+def disk_full(directory: Path, probe_bytes: int = 1 << 20) -> bool:
+    """Can ``directory`` still take ``probe_bytes``? (A write is the only reliable test: quotas, reserved blocks.)"""
+    probe = directory / ".hwnas-space-probe"
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"\0" * probe_bytes)
+            f.flush()
+            os.fsync(f.fileno())
+        return False
+    except OSError as exc:
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def ir_size_bytes(out_dir: Path) -> int:
@@ -66,8 +91,8 @@ def save_modeling_file(out_dir: Path) -> Path:
     """Copy hwnas's per-layer-width BERT class beside a config that names it in ``auto_map``."""
     import shutil
 
-    from search_spaces.bert.extract import MODELING_FILE
     from search_spaces.bert import modeling_hwnas_bert
+    from search_spaces.bert.extract import MODELING_FILE
 
     target = Path(out_dir) / MODELING_FILE
     shutil.copyfile(modeling_hwnas_bert.__file__, target)
