@@ -49,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--xquad", default=str(DATA / "xquad-en.json"))
     p.add_argument("--validation-split", type=float, default=0.2, help="as bench.supernet: the held-out train articles")
     p.add_argument("--trials", type=int, default=40)
+    p.add_argument("--targets", nargs="+", default=["native", "icelake"], help="the main job's targets (the first is the one compared)")
     p.add_argument("--comparison-trials", type=int, default=12)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--samplers", nargs="+", default=["nsga2", "tpe", "random"])
@@ -81,13 +82,16 @@ def find_teacher_and_supernet(bench_dir: Path) -> tuple[Path, dict[str, Any]]:
     return Path(results["teacher_dir"]), results
 
 
-def spec(args: argparse.Namespace, teacher: Path, evalf: Path, *, name: str, sampler: str, seed: int, trials: int, space: dict[str, Any]) -> dict[str, Any]:
+def spec(
+    args: argparse.Namespace, teacher: Path, evalf: Path, *, name: str, sampler: str, seed: int, trials: int,
+    space: dict[str, Any], targets: list[str] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     return {
         "name": name,
         "base_model": str(teacher),
         "task": {"train_file": args.train_file, "eval_file": str(evalf), "max_seq_length": 256, "doc_stride": 128, "calibration_samples": 300},
         "search_space": space,
-        "targets": ["native"],
+        "targets": targets or ["native"],
         "budget": {"trials": trials},
         "sampler": sampler,
         "seed": seed,
@@ -133,6 +137,11 @@ def wait(client: Any, job_id: str) -> dict[str, Any]:
         time.sleep(5)
 
 
+def meas(row: dict[str, Any], target: str = "native") -> dict[str, Any]:
+    """A trial's or a baseline's measurement on ``target``."""
+    return next(m for m in row["measurements"] if m["target"] == target)
+
+
 def hypervolume(points: list[tuple[float, float]], ref_p90: float) -> float:
     """Area dominated by (F1 up, p90 down) points, bounded by F1 0 and ``ref_p90`` (Optuna's WFG)."""
     import numpy as np
@@ -169,7 +178,7 @@ def overheads(trials: list[dict[str, Any]]) -> dict[str, float]:
 
 def predictor_error(trials: list[dict[str, Any]]) -> tuple[float, int]:
     pairs = [
-        (t["predicted"]["native"]["p90_ms"], t["measurements"][0]["p90_ms"])
+        (t["predicted"]["native"]["p90_ms"], meas(t)["p90_ms"])
         for t in trials
         if t["state"] == "completed" and t.get("predicted") and "native" in t["predicted"] and t["measurements"]
         and "reused_from_trial" not in (t["stage_seconds"] or {})
@@ -207,23 +216,24 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, Any] = {"started": started, "teacher": str(teacher), "heldout_questions": n_held, "heldout_titles": titles}
     t0 = time.perf_counter()
     with ServiceThread(settings) as url, httpx.Client(base_url=url, timeout=120) as c:
-        main_spec = spec(args, teacher, evalf, name=f"bench main nsga2 x{args.trials}", sampler="nsga2", seed=0, trials=args.trials, space=space)
+        main_spec = spec(args, teacher, evalf, name=f"bench main nsga2 x{args.trials}", sampler="nsga2", seed=0, trials=args.trials, space=space, targets=args.targets)
         log(f"supernet cache key {link_supernet(args, main_spec, Path(sn_results['supernet_dir']))}")
         job = wait(c, c.post("/api/v1/jobs", json=main_spec).raise_for_status().json()["id"])
         out["main_wall_s"] = time.perf_counter() - t0
         trials = c.get(f"/api/v1/jobs/{job['id']}/trials").json()
-        front = c.get(f"/api/v1/jobs/{job['id']}/pareto", params={"target": "native"}).json()
-        out["job"], out["trials"], out["front"] = job, trials, front
+        fronts = {t: c.get(f"/api/v1/jobs/{job['id']}/pareto", params={"target": t}).json() for t in args.targets}
+        out["job"], out["trials"], out["front"], out["fronts"] = job, trials, fronts["native"], fronts
+        out["data_dir"] = str(args.data_dir)
         comparison: dict[str, list[float]] = {}
         if not args.skip_comparison:
-            ref = next(m["p90_ms"] for b in job["baselines"] if b["precision"] == "fp32" for m in b["measurements"])
+            ref = next(meas(b)["p90_ms"] for b in job["baselines"] if b["precision"] == "fp32")
             for sampler in args.samplers:
                 for seed in range(args.seeds):
                     s = spec(args, teacher, evalf, name=f"bench {sampler} seed {seed}", sampler=sampler, seed=0, trials=args.comparison_trials, space=space)
                     s["sampler_seed"] = seed  # the same teacher, supernet and data; only the sampler's seed differs
                     cj = wait(c, c.post("/api/v1/jobs", json=s).raise_for_status().json()["id"])
                     ts = [t for t in c.get(f"/api/v1/jobs/{cj['id']}/trials").json() if t["state"] == "completed"]
-                    pts = [(t["f1"], t["measurements"][0]["p90_ms"]) for t in ts]
+                    pts = [(t["f1"], meas(t)["p90_ms"]) for t in ts]
                     comparison.setdefault(sampler, []).append(hypervolume(pts, ref))
                     log(f"{sampler} seed {seed}: hypervolume {comparison[sampler][-1]:.1f}")
         out["comparison"] = comparison
@@ -237,16 +247,16 @@ def report(args: argparse.Namespace, out: dict[str, Any], teacher: Path) -> None
 
     job, trials, front = out["job"], out["trials"], out["front"]
     base = {b["precision"]: b for b in job["baselines"]}
-    m32, m8 = base["fp32"]["measurements"][0], base["int8"]["measurements"][0]
+    m32, m8 = meas(base["fp32"]), meas(base["int8"])
     floor = 0.99 * base["fp32"]["f1"]
     ok = [t for t in front["trials"] if t["f1"] >= floor]
-    best = min(ok, key=lambda t: t["measurements"][0]["p90_ms"]) if ok else None
+    best = min(ok, key=lambda t: meas(t)["p90_ms"]) if ok else None
     over = overheads(trials)
     mape, n_pred = predictor_error(trials)
     fp = m8["fingerprint"]
     rows = []
-    for t in sorted(front["trials"], key=lambda t: t["measurements"][0]["p90_ms"]):
-        m = t["measurements"][0]
+    for t in sorted(front["trials"], key=lambda t: meas(t)["p90_ms"]):
+        m = meas(t)
         rows.append(
             f"| {t['number']} | {len(t['config']['layers'])} | {'/'.join(map(str, t['config']['heads']))} | "
             f"{'/'.join(map(str, t['config']['ffn']))} | {t['f1']:.1f} | {m['p90_ms']:.2f} | {m['throughput_sps']:.1f} | "
@@ -280,7 +290,7 @@ def report(args: argparse.Namespace, out: dict[str, Any], teacher: Path) -> None
         f"| teacher INT8 | {base['int8']['f1']:.1f} | {m8['p90_ms']:.2f} ms | {m8['throughput_sps']:.1f} |",
     ]
     if best is not None:
-        bm = best["measurements"][0]
+        bm = meas(best)
         lines += [
             f"| fastest subnet with F1 >= 99% of the teacher FP32 (trial {best['number']}) | {best['f1']:.1f} | {bm['p90_ms']:.2f} ms | {bm['throughput_sps']:.1f} |",
             "",
