@@ -6,7 +6,7 @@ import io
 import time
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 
@@ -19,6 +19,17 @@ def wait_for_job(client: httpx.Client, job_id: str, timeout: float) -> dict[str,
             return job
         time.sleep(0.5)
     raise TimeoutError(f"job {job_id} did not finish in {timeout}s: {job}")
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.3) -> Any:
+    """``predicate()``'s first truthy value, polled every ``interval`` s; TimeoutError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
 
 
 def dominated(a: tuple[float, float], b: tuple[float, float]) -> bool:

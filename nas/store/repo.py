@@ -141,13 +141,7 @@ def start_trial(
 
 def skip_trial(session: Session, job_id: str, number: int, reason: str) -> None:
     """A proposal the latency predictor ruled out without building it (never on a Pareto front)."""
-    trial = get_trial(session, job_id, number)
-    if trial is None:
-        return
-    trial.state = "skipped"
-    trial.error = reason
-    trial.finished_at = utcnow()
-    add_event(session, job_id, "trial", {"number": number, "state": "skipped", "error": reason[:500]})
+    _end_trial(session, job_id, number, "skipped", reason)
 
 
 def cached_trial(session: Session, cache_key: str, *, exclude_job: str) -> Trial | None:
@@ -227,13 +221,17 @@ def complete_trial(
 
 
 def fail_trial(session: Session, job_id: str, number: int, error: str) -> None:
+    _end_trial(session, job_id, number, "failed", error)
+
+
+def _end_trial(session: Session, job_id: str, number: int, state: str, reason: str) -> None:
     trial = get_trial(session, job_id, number)
     if trial is None:
         return
-    trial.state = "failed"
-    trial.error = error
+    trial.state = state
+    trial.error = reason
     trial.finished_at = utcnow()
-    add_event(session, job_id, "trial", {"number": number, "state": "failed", "error": error[:500]})
+    add_event(session, job_id, "trial", {"number": number, "state": state, "error": reason[:500]})
 
 
 def save_baseline(session: Session, job_id: str, precision: str, result: TrialResult) -> None:

@@ -19,20 +19,10 @@ import pytest
 
 from api.server import ServiceThread, free_port
 from nas.config import Settings
-from tests.helpers import wait_for_job
+from tests.helpers import wait_for_job, wait_until
 from tests.test_loop_tiny import tiny_spec
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _wait(predicate, timeout: float, what: str, poll: float = 0.2):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _build_workers() -> list[psutil.Process]:
@@ -52,8 +42,8 @@ def test_a_worker_killed_mid_trial_fails_that_trial_and_its_retry_completes(tmp_
     spec = tiny_spec(tiny_qa_model, *squad_files, name="worker kill", budget={"trials": 2})
     with ServiceThread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
         job_id = client.post("/api/v1/jobs", json=spec).raise_for_status().json()["id"]
-        _wait(lambda: client.get(f"/api/v1/jobs/{job_id}").json()["stage"] == "search", 300, "the search stage")
-        victim = _wait(_build_workers, 120, "a running build task")[0]
+        wait_until(lambda: client.get(f"/api/v1/jobs/{job_id}").json()["stage"] == "search", 300, "the search stage")
+        victim = wait_until(_build_workers, 120, "a running build task")[0]
         time.sleep(1.0)  # inside the build (extract, convert, INT8, F1 take seconds)
         victim.send_signal(signal.SIGKILL)
         job = wait_for_job(client, job_id, timeout=600)
@@ -85,7 +75,7 @@ def _up(url: str, proc: subprocess.Popen, log: Path) -> None:
         except httpx.HTTPError:
             return False
 
-    _wait(ready, 180, "hwnas serve to answer /health", poll=0.5)
+    wait_until(ready, 180, "hwnas serve to answer /health", interval=0.5)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -113,7 +103,7 @@ def test_coordinator_killed_mid_job_resumes_without_losing_or_rerunning_complete
             states = [t["state"] for t in trials]
             return trials if "completed" in states and "running" in states else None
 
-        before = _wait(one_done_one_running, 600, "a completed and a running trial", poll=0.5)
+        before = wait_until(one_done_one_running, 600, "a completed and a running trial", interval=0.5)
         _kill_group(proc)
         done_before = {t["number"]: t for t in before if t["state"] == "completed"}
         running_before = [t["number"] for t in before if t["state"] == "running"]
