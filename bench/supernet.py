@@ -74,6 +74,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train-file", default=str(DATA / "squad-v1.1-train-head.json"))
     p.add_argument("--eval-file", default=str(DATA / "xquad-en.json"))
     p.add_argument("--teacher", type=Path, help="a finished teacher directory (skips stage 1)")
+    p.add_argument("--supernet", type=Path, help="a supernet directory with supernet.json (skips stage 2; e.g. one "
+                   "exported from a checkpoint by --from-checkpoint)")
+    p.add_argument("--from-checkpoint", type=Path, help="export this supernet training checkpoint directory as a "
+                   "supernet (marked partial) into --out/supernets/<key>-stepN, then continue with it")
+    p.add_argument("--peak-rss-mib", type=float, help="with --from-checkpoint: the training process's peak RSS (VmHWM)")
     p.add_argument("--teacher-epochs", type=float, default=1.0)
     p.add_argument("--teacher-lr", type=float, default=2e-4)
     p.add_argument("--teacher-batch-size", type=int, default=32)
@@ -185,6 +190,66 @@ def supernet_stage(args: argparse.Namespace, teacher_dir: Path, train_file: str)
     with ctx.Pool(1) as pool:
         metrics = pool.apply(_train_child, (str(teacher_dir), str(out), train_file, args.space, asdict(settings)))
     return out, metrics
+
+
+def export_checkpoint(args: argparse.Namespace, teacher_dir: Path, train_file: str) -> Path:
+    """A supernet directory from an unfinished run's checkpoint (its step and training seconds recorded)."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    from workers import datasets
+    from workers.supernet import supernet_key
+
+    space, settings = _space(args, teacher_dir), _settings(args)
+    state = torch.load(args.from_checkpoint / "checkpoint.pt", map_location="cpu", weights_only=False)
+    out = args.out / "supernets" / f"{supernet_key(teacher_dir, train_file, space, settings)}-step{state['step']}"
+    model = AutoModelForQuestionAnswering.from_pretrained(teacher_dir)
+    model.load_state_dict(state["model"])
+    model.save_pretrained(out)
+    datasets.tokenizer(teacher_dir).save_pretrained(out)
+    metrics = {
+        "steps": state["step"], "partial": True, "total_steps": None, "train_seconds": round(state["seconds"], 1),
+        "teacher_logits_seconds": 0.0, "importance_seconds": 0.0, "wall_seconds": round(state["seconds"], 1),
+        "peak_rss_mib": args.peak_rss_mib, "bf16": True, "train_features": state["identity"]["features"],
+    }
+    from search_spaces.bert.training import total_steps
+
+    metrics["total_steps"] = total_steps(state["identity"]["features"], settings.train_settings(bf16=True))
+    (out / "supernet.json").write_text(json.dumps({"space": space.to_dict(), "settings": asdict(settings), "metrics": metrics,
+                                                   "largest": space.largest().to_dict(), "smallest": space.smallest().to_dict()}, indent=2))
+    print(f"[supernet] exported step {state['step']} of {metrics['total_steps']} to {out}", flush=True)
+    return out
+
+
+def heldout_stage(args: argparse.Namespace, teacher_dir: Path, supernet_dir: Path, train_file: str,
+                  teacher_metrics: dict[str, Any]) -> dict[str, Any]:
+    """Held-out F1 of the largest and smallest subnets (and the teacher's, from its own metrics when present)."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    from nas.data.features import prepare_eval_features
+    from nas.data.squad import split_by_article
+    from search_spaces.bert.supernet import SlicedSubnet
+    from workers import datasets
+    from workers.evaluate import evaluate_qa, torch_runner
+
+    space = _space(args, teacher_dir)
+    _, heldout = split_by_article(datasets.examples(train_file, None), args.validation_split, seed=args.seed)
+    feats = prepare_eval_features(heldout, datasets.tokenizer(teacher_dir), max_seq_length=args.max_seq_length,
+                                  doc_stride=args.doc_stride)
+    supernet = AutoModelForQuestionAnswering.from_pretrained(supernet_dir).eval()
+    out: dict[str, Any] = {"heldout_questions": len(heldout), "heldout_articles": len({e.title for e in heldout})}
+    models: dict[str, Any] = {"largest": SlicedSubnet(supernet, space.largest()), "smallest": SlicedSubnet(supernet, space.smallest())}
+    if "heldout_f1" in teacher_metrics and teacher_metrics.get("heldout_questions") == len(heldout):
+        out["heldout_f1_teacher"], out["heldout_em_teacher"] = teacher_metrics["heldout_f1"], teacher_metrics["heldout_exact_match"]
+    else:
+        models["teacher"] = AutoModelForQuestionAnswering.from_pretrained(teacher_dir).eval()
+    for name, model in models.items():
+        print(f"[held-out] {name}", flush=True)
+        with torch.inference_mode():
+            s = evaluate_qa(torch_runner(model), heldout, feats, batch_size=32)
+        out[f"heldout_f1_{name}"], out[f"heldout_em_{name}"] = s["f1"], s["exact_match"]
+    return out
 
 
 def _subnets(space: Any) -> list[Any]:
@@ -380,10 +445,14 @@ def report(results: dict[str, Any], command: str) -> str:
         "",
         "| figure | value | target |",
         "| --- | --- | --- |",
+        (f"| supernet training wall time (2 cores) | **unfinished run: {sn['train_seconds'] / 60:.1f} min for "
+         f"{sn['steps']} of {sn['total_steps']} steps** ({sn['train_seconds'] / sn['steps']:.0f} s/step on the contended "
+         f"machine; figures below are of that step-{sn['steps']} checkpoint) | < 45 min |")
+        if sn.get("partial") else
         f"| supernet training wall time (2 cores) | **{sn['train_seconds'] / 60:.1f} min** training + "
         f"{(sn['teacher_logits_seconds'] + sn['importance_seconds']) / 60:.1f} min teacher logits and importance "
         f"(whole call {sn['wall_seconds'] / 60:.1f} min incl. evaluation) | < 45 min |",
-        f"| peak RSS of the training process | {sn['peak_rss_mib']:,.0f} MiB | |",
+        f"| peak RSS of the training process | {sn['peak_rss_mib'] or 0:,.0f} MiB | |",
         f"| held-out F1: teacher | {sn['heldout_f1_teacher']:.2f} (EM {sn['heldout_em_teacher']:.2f}) | |",
         f"| held-out F1: largest subnet | **{sn['heldout_f1_largest']:.2f}** (EM {sn['heldout_em_largest']:.2f}); "
         f"{sn['heldout_f1_largest'] - sn['heldout_f1_teacher']:+.2f} vs teacher | within 1.0 |",
@@ -435,7 +504,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.stage == "standalone":
         print(json.dumps(standalone_stage(args, teacher_dir, train_file)["rows"], indent=2))
         return 0
-    supernet_dir, sn = supernet_stage(args, teacher_dir, train_file)
+    if args.from_checkpoint is not None:
+        args.supernet = export_checkpoint(args, teacher_dir, train_file)
+    if args.supernet is not None:
+        supernet_dir = args.supernet
+        sn = json.loads((supernet_dir / "supernet.json").read_text())["metrics"]
+        if "heldout_f1_largest" not in sn:
+            sn.update(heldout_stage(args, teacher_dir, supernet_dir, train_file, teacher_metrics))
+    else:
+        supernet_dir, sn = supernet_stage(args, teacher_dir, train_file)
     print(f"[supernet] {json.dumps(sn)}", flush=True)
     rank = rank_stage(args, teacher_dir, supernet_dir, train_file)
     print(f"[rank] tau {rank['kendall_tau']:.3f}", flush=True)
