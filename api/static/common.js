@@ -167,6 +167,7 @@ const hw = (() => {
   }
 
   function fail(err) {
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) return; // the token notice says it
     const box = document.getElementById("error");
     if (box) { box.hidden = false; box.textContent = String(err.message || err); }
     console.error(err);
