@@ -21,7 +21,7 @@ function renderJob(job) {
   if (!stages.includes(job.stage)) stages.splice(stages.length - 1, 0, job.stage); // e.g. waiting_for_target
   const at = stages.indexOf(job.stage);
   document.getElementById("stages").innerHTML = stages
-    .map((s, i) => `<li class="${i < at || job.stage === "done" ? "past" : i === at ? "current" : ""}" ${i === at ? 'aria-current="step"' : ""}>${hw.esc(s)}</li>`)
+    .map((s, i) => `<li class="${i === at ? "current" : i < at ? "past" : ""}" ${i === at ? 'aria-current="step"' : ""}>${hw.esc(s)}</li>`)
     .join("");
   document.getElementById("stages").dataset.stage = job.stage;
   const p = job.progress;
@@ -116,7 +116,7 @@ function renderTarget(target) {
   const c = front.constraint || {};
   if (c.min_f1 !== null && c.min_f1 !== undefined) {
     shapes.push({ type: "line", name: "min_f1", xref: "paper", x0: 0, x1: 1, y0: c.min_f1, y1: c.min_f1, line: { color: "#c0392b", dash: "dash", width: 1.5 } });
-    annotations.push({ xref: "paper", x: 1, y: c.min_f1, xanchor: "right", yanchor: "bottom", showarrow: false, text: `F1 constraint ≥ ${hw.num(c.min_f1)}`, font: { color: "#c0392b" } });
+    annotations.push({ xref: "paper", x: 0, y: c.min_f1, xanchor: "left", yanchor: "top", showarrow: false, text: `F1 constraint ≥ ${hw.num(c.min_f1)}`, font: { color: "#c0392b" } });
   }
   if (byLatency && c.max_latency_ms) {
     shapes.push({ type: "line", name: "max_latency_ms", yref: "paper", y0: 0, y1: 1, x0: c.max_latency_ms, x1: c.max_latency_ms, line: { color: "#c0392b", dash: "dot", width: 1.5 } });
