@@ -378,7 +378,10 @@ def rank_stage(args: argparse.Namespace, teacher_dir: Path, supernet_dir: Path, 
         "kendall_p": float(tau.pvalue),
         "standalone": {"steps": args.standalone_steps, "batch_size": args.standalone_batch_size, "lr": args.standalone_lr},
         "rank_questions": len(heldout),
-        "importance_order_matches_supernet": alone.get("importance_order") == info["importance_order"],
+        # None: the supernet directory does not record its order (exported from a checkpoint)
+        "importance_order_matches_supernet": (
+            alone.get("importance_order") == info["importance_order"] if "importance_order" in info else None
+        ),
     }
 
 
