@@ -113,6 +113,9 @@ def run_config(nodes: int, cpus: int, model: Path, trials: int) -> dict[str, Any
     wall = end - start
     per_trial = [_ts(t["finished_at"]) - _ts(t["started_at"]) for t in fresh]
     stages = {s: sum((t["stage_seconds"] or {}).get(s, 0.0) for t in fresh) for s in STAGES}
+    # each trial's wall time beyond its own stages: queueing for a node, scheduling, the coordinator
+    waiting = sum(max(0.0, w - sum((t["stage_seconds"] or {}).get(s, 0.0) for s in STAGES)) for w, t in zip(per_trial, fresh))
+    completed = [t for t in rows if t["state"] == "completed"]
     baseline_s = sum(sum(v for k, v in (b["stage_seconds"] or {}).items() if k in STAGES) for b in job["baselines"])
     return {
         "nodes": nodes,
@@ -121,7 +124,8 @@ def run_config(nodes: int, cpus: int, model: Path, trials: int) -> dict[str, Any
         "fresh": len(fresh),
         "failed": sum(t["state"] == "failed" for t in rows),
         "search_s": wall,
-        "trials_per_hour": len(rows) / wall * 3600,
+        "trials_per_hour": len(completed) / wall * 3600,
+        "waiting_s": waiting,
         "trial_s_median": statistics.median(per_trial) if per_trial else float("nan"),
         "stages": stages,
         "stage_total": sum(stages.values()),
@@ -147,9 +151,7 @@ def render(results: list[dict[str, Any]], command: str, trials: int) -> str:
         layout = (
             f"1 node x {r['cpus_per_node']} CPU (both targets)" if r["nodes"] == 1 else f"2 nodes x {r['cpus_per_node']} CPU (one per target)"
         )
-        # wall time the trials spent beyond their own stages, summed over trials in flight
-        in_flight = r["trial_s_median"] * r["fresh"]
-        waiting = max(0.0, in_flight - r["stage_total"])
+        waiting = r["waiting_s"]
         lines.append(
             f"| {layout} | {r['trials']} ({r['failed']} failed) | {r['search_s']:.0f} | {r['trials_per_hour']:.0f} | "
             f"{r['trial_s_median']:.1f} | " + " | ".join(f"{r['stages'][s]:.1f}" for s in STAGES) + f" | {waiting:.0f} |"
