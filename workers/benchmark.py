@@ -225,7 +225,8 @@ def synthetic_inputs(model: "ov.Model", batch: int, seq_len: int) -> dict[str, n
     }
     inputs = {}
     for port in model.inputs:
-        name = port.get_any_name()
+        # a port can carry several names (the tracer's "308" beside "attention_mask"): take the one we know
+        name = next((n for n in sorted(port.get_names()) if n in values), port.get_any_name())
         if name not in values:
             raise ValueError(f"unexpected model input {name!r}; expected {sorted(values)}")
         inputs[name] = values[name].astype(port.get_element_type().to_dtype())

@@ -232,3 +232,19 @@ def test_evaluate_ir_on_corrupt_ir_raises_openvino_error(tmp_path: Path):
 def test_missing_ir_fails_before_spawning(tmp_path: Path):
     with pytest.raises(FileNotFoundError):
         measure_ir(tmp_path / "absent.xml", **FAST)
+
+
+def test_synthetic_inputs_find_the_known_name_among_a_ports_names() -> None:
+    """Traced IRs can carry a tracer's name ("308") beside the input's own on one port."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    from workers.benchmark import synthetic_inputs
+
+    params = []
+    for name in ("input_ids", "attention_mask", "token_type_ids"):
+        p = ops.parameter([1, 8], ov.Type.i64, name=name)
+        p.output(0).set_names({"308", name} if name == "attention_mask" else {name})
+        params.append(p)
+    model = ov.Model([ops.add(ops.add(params[0], params[1]), params[2])], params)
+    assert set(synthetic_inputs(model, 1, 8)) == {"input_ids", "attention_mask", "token_type_ids"}
