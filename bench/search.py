@@ -119,11 +119,13 @@ def link_supernet(args: argparse.Namespace, job_spec: dict[str, Any], trained: P
     key = supernet_key(teacher, spec.task.train_file, BertSpace.from_spec(spec.search_space, read_config(teacher)), supernet_settings(spec))
     info = json.loads((trained / SUPERNET_FILE).read_text()) if (trained / SUPERNET_FILE).is_file() else {}
     dst = args.data_dir / "supernets" / key
-    if trained.name == key and not dst.exists():
+    if info and not dst.exists():
+        # bench.supernet's supernet stands in for the job's own: the same teacher, data, space and settings,
+        # possibly fewer steps (its name says so when it was cut short); the report names it
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.symlink_to(trained.resolve())
     if not dst.exists():
-        log(f"bench.supernet's supernet {trained.name} does not match the job's key {key} ({info.get('settings') or asdict(supernet_settings(spec))}): the job trains its own")
+        log(f"no finished supernet at {trained}: the job trains its own ({asdict(supernet_settings(spec))})")
     return key
 
 
@@ -223,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         main_spec = spec(args, teacher, evalf, name=f"bench main nsga2 x{args.trials}", sampler="nsga2", seed=0, trials=args.trials, space=space, targets=args.targets)
         key = link_supernet(args, main_spec, Path(sn_results["supernet_dir"]))
         out["supernet_reused"] = (args.data_dir / "supernets" / key).is_symlink()
+        out["supernet_source"] = Path(sn_results["supernet_dir"]).name
         log(f"supernet cache key {key} (reused from bench.supernet: {out['supernet_reused']})")
         job = wait(c, c.post("/api/v1/jobs", json=main_spec).raise_for_status().json()["id"])
         out["main_wall_s"] = time.perf_counter() - t0
@@ -288,7 +291,7 @@ def report(args: argparse.Namespace, out: dict[str, Any], teacher: Path) -> None
         f"the search's F1 is on the first {args.max_eval_examples} questions of those held-out articles ({out['heldout_questions']} in all), never on XQuAD.",
         "",
         f"Main job: sampler nsga2, {args.trials} trials, {counts['completed']} completed, {counts['failed']} failed, {counts['skipped']} skipped by the predictor; "
-        f"wall time {out['main_wall_s'] / 60:.1f} min ({'the supernet reused from bench.supernet' if out.get('supernet_reused') else 'including training its own supernet'}).",
+        f"wall time {out['main_wall_s'] / 60:.1f} min ({'the supernet reused from bench.supernet: ' + str(out.get('supernet_source')) if out.get('supernet_reused') else 'including training its own supernet'}).",
         "",
         "| | F1 (held-out) | SingleStream p90 | Offline samples/s |",
         "| --- | ---: | ---: | ---: |",
