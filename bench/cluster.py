@@ -166,6 +166,12 @@ def render(results: list[dict[str, Any]], command: str, trials: int) -> str:
             "build or the other target's measurement holds, scheduling and the coordinator). "
             f"Cluster start-up (head, service, workers joined): {one['startup_s']:.0f} s / {two['startup_s']:.0f} s; "
             f"baselines (FP32 + INT8, before the search): {one['baseline_s']:.0f} s / {two['baseline_s']:.0f} s of stage time.",
+            "",
+            "Caveat: both \"nodes\" are Ray nodes on this one machine, so the gain is what overlapping work buys, "
+            "not two machines' worth: a measurement owns its Ray node, but measurements on the two nodes share the "
+            "physical cores, so these latencies are not exclusive figures (the measurement sections' are). With one "
+            "node, a trial's two measurements and the other trial's build take turns on it (the waiting column); "
+            "with one node per target they run at once.",
         ]
     return "\n".join(lines)
 
