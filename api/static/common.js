@@ -48,7 +48,9 @@ const hw = (() => {
         try {
           const h = headers({ Accept: "text/event-stream" });
           if (lastId !== null) h["Last-Event-ID"] = lastId;
-          const r = await fetch("/api/v1/events?" + new URLSearchParams(query), { headers: h, signal: ctrl.signal, cache: "no-store" });
+          // the page has just read the current state: the first connection wants only what changes next
+          const q = lastId === null ? { ...query, since: "now" } : query;
+          const r = await fetch("/api/v1/events?" + new URLSearchParams(q), { headers: h, signal: ctrl.signal, cache: "no-store" });
           if (r.status === 401 || r.status === 403) { authNeeded(r.status, "the event stream needs a token"); onState("no token"); return; }
           if (!r.ok) throw new ApiError(r.status, r.statusText);
           onState("live");
