@@ -20,8 +20,8 @@ def test_minilm_int8_subnets_beat_the_fp32_teacher(tmp_path, squad_files, ray_lo
         "task": {
             "train_file": train,
             "eval_file": evalf,
-            "max_seq_length": 192,
-            "doc_stride": 64,
+            "max_seq_length": 128,
+            "doc_stride": 48,
             "max_eval_examples": 120,
             "calibration_samples": 32,
         },
@@ -30,7 +30,7 @@ def test_minilm_int8_subnets_beat_the_fp32_teacher(tmp_path, squad_files, ray_lo
         "targets": ["native"],
         "budget": {"trials": 2},
         "sampler": "random",
-        "teacher": {"epochs": 1.0, "batch_size": 16, "learning_rate": 1e-4, "max_train_examples": 800},
+        "teacher": {"epochs": 1.0, "batch_size": 16, "learning_rate": 1e-4, "max_train_examples": 400},
         "measure": {"iterations": 30, "seconds": 1.0, "throughput_batch": 8},
     }
     settings = Settings(data_dir=tmp_path / "data", port=free_port())
