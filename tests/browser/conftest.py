@@ -38,24 +38,13 @@ def chromium_path() -> str | None:
 
 
 def job_spec(model_dir: Path, train: str, evalf: str) -> dict[str, Any]:
-    return {
-        "name": "dashboard tiny search",
-        "base_model": str(model_dir),
-        "task": {
-            "train_file": train,
-            "eval_file": evalf,
-            "max_seq_length": 128,
-            "doc_stride": 48,
-            "max_eval_examples": 24,
-            "calibration_samples": 8,
-        },
-        "search_space": {"layers": [1, 2, 3], "heads": [2, 4], "ffn": [32, 128]},
-        "targets": ["native"],
-        "budget": {"trials": 4},
-        "sampler": "random",
-        "seed": 5,
-        "measure": {"iterations": 10, "seconds": 0.2, "throughput_batch": 4},
-    }
+    from tests.test_loop_tiny import tiny_spec
+
+    return tiny_spec(
+        model_dir, train, evalf, name="dashboard tiny search", seed=5,
+        task={"train_file": train, "eval_file": evalf, "max_seq_length": 128, "doc_stride": 48, "max_eval_examples": 24, "calibration_samples": 8},
+        search_space={"layers": [1, 2, 3], "heads": [2, 4], "ffn": [32, 128]},
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="package")

@@ -28,7 +28,7 @@ from tests.cluster.harness import (
     create_pg_database,
     drop_pg_database,
 )
-from tests.helpers import wait_for_job
+from tests.helpers import wait_for_job, wait_until
 from tests.test_loop_tiny import tiny_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -49,16 +49,6 @@ def cluster(tmp_path: Path):  # type: ignore[no-untyped-def]
     finally:
         c.stop()
         drop_pg_database(db_url)
-
-
-def _wait(predicate, timeout: float, what: str, interval: float = 0.3):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _first_event(url: str, job_id: str, kind: str, timeout: float = 20) -> dict[str, Any]:
@@ -100,7 +90,7 @@ def test_two_targets_on_two_nodes_wait_kill_and_complete(cluster: LocalCluster, 
         job_id = client.post("/api/v1/jobs", json=spec).raise_for_status().json()["id"]
 
         # 1. no live node serves icelake: the job waits, visibly, instead of failing
-        _wait(lambda: client.get(f"/api/v1/jobs/{job_id}").json()["stage"] == "waiting_for_target", 180, "the job to wait for icelake")
+        wait_until(lambda: client.get(f"/api/v1/jobs/{job_id}").json()["stage"] == "waiting_for_target", 180, "the job to wait for icelake")
         job = client.get(f"/api/v1/jobs/{job_id}").json()
         assert job["status"] == "running"
         waiting = _first_event(url, job_id, "waiting_for_target")
@@ -108,13 +98,13 @@ def test_two_targets_on_two_nodes_wait_kill_and_complete(cluster: LocalCluster, 
         cluster.add_worker("icelake")
         nodes = cluster.wait_for_targets({"cascadelake": 1, "icelake": 1})
         first_icelake = next(n["node_id"] for n in nodes if "icelake" in n["targets"])
-        _wait(lambda: client.get(f"/api/v1/jobs/{job_id}").json()["stage"] != "waiting_for_target", 60, "the wait to end")
+        wait_until(lambda: client.get(f"/api/v1/jobs/{job_id}").json()["stage"] != "waiting_for_target", 60, "the wait to end")
         assert _first_event(url, job_id, "target_available")["target"] == "icelake"
 
         # 2. kill the icelake node while it measures a trial; a replacement joins and Ray re-runs the measurement
         victim = cluster.workers["icelake"][0]
-        _wait(lambda: client.get(f"/api/v1/jobs/{job_id}").json()["stage"] == "search", 240, "the search stage")
-        _wait(lambda: _measuring(victim), 240, "a measurement on the icelake node", interval=0.1)
+        wait_until(lambda: client.get(f"/api/v1/jobs/{job_id}").json()["stage"] == "search", 240, "the search stage")
+        wait_until(lambda: _measuring(victim), 240, "a measurement on the icelake node", interval=0.1)
         killed_at = time.time()
         victim.kill()
         cluster.add_worker("icelake")
@@ -123,7 +113,7 @@ def test_two_targets_on_two_nodes_wait_kill_and_complete(cluster: LocalCluster, 
             ids = {n["node_id"] for n in ns if "icelake" in n["targets"]}
             return ns if ids and first_icelake not in ids else None
 
-        nodes = _wait(replaced, 180, "the killed node to leave and the replacement icelake node to join")
+        nodes = wait_until(replaced, 180, "the killed node to leave and the replacement icelake node to join")
         replacement = next(n["node_id"] for n in nodes if "icelake" in n["targets"])
 
         job = wait_for_job(client, job_id, timeout=420)
