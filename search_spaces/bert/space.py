@@ -13,7 +13,7 @@ import itertools
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import optuna
 
