@@ -137,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         entries = [("teacher FP32", base["fp32"], m32, full_ops, None), ("teacher INT8", base["int8"], m8, full_ops, None)]
         if best is not None:
             entries.append((f"best subnet (trial {best['number']})", best, bs.meas(best, target), ops_per_inference(teacher, best["config"], m8["seq_len"]), best))
+        elif front["trials"]:  # none reached the floor: show the most accurate front member, labelled so
+            top = max(front["trials"], key=lambda t: t["f1"])
+            entries.append((f"most accurate subnet on the front (trial {top['number']}; **below** the 99% floor)", top, bs.meas(top, target),
+                            ops_per_inference(teacher, top["config"], m8["seq_len"]), top))  # fmt: skip
         for name, row, m, ops, trial in entries:
             size = (trial or {}).get("ir_size_bytes") or _baseline_size(out, job, row)
             share = m["throughput_sps"] * ops / peak * 100
@@ -159,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *rows,
         "",
-        f"F1/EM on the held-out train articles ({out['heldout_questions']} questions; the XQuAD-en figures are in the search section). "
+        f"F1/EM on {job['spec']['task'].get('max_eval_examples') or out['heldout_questions']} questions of the held-out train articles "
+        f"({out['heldout_questions']} in all; the XQuAD-en figures, where a subnet reached the floor, are in the search section). "
         f"Best subnet = the fastest on that target's Pareto front with F1 >= 99% of the teacher FP32's ({floor:.1f}).",
         "",
         f"Search cost: {counts['completed'] + counts['failed']} trials ({counts['completed']} completed, {counts['failed']} failed, "
