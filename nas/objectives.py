@@ -25,6 +25,13 @@ def directions(targets: list[str], objective: str = "latency") -> list[str]:
     return ["maximize"] + ["minimize" if objective == "latency" else "maximize"] * len(targets)
 
 
+def f1_floor(min_f1: float | None, min_f1_ratio: float | None, teacher_fp32_f1: float | None) -> float | None:
+    """The F1 a trial must reach: the higher of the absolute floor and the ratio of the teacher's FP32 F1."""
+    ratio = None if min_f1_ratio is None or teacher_fp32_f1 is None else min_f1_ratio * teacher_fp32_f1
+    floors = [v for v in (min_f1, ratio) if v is not None]
+    return max(floors) if floors else None
+
+
 @dataclass(frozen=True)
 class JobObjectives:
     targets: tuple[str, ...]
@@ -36,11 +43,10 @@ class JobObjectives:
     @classmethod
     def of(cls, spec: JobSpec, teacher_fp32_f1: float | None) -> "JobObjectives":
         c = spec.constraints
-        floors = [v for v in (c.min_f1, None if c.min_f1_ratio is None or teacher_fp32_f1 is None else c.min_f1_ratio * teacher_fp32_f1) if v is not None]
         return cls(
             targets=tuple(spec.targets),
             objective=spec.objective,
-            min_f1=max(floors) if floors else None,
+            min_f1=f1_floor(c.min_f1, c.min_f1_ratio, teacher_fp32_f1),
             max_latency_ms=c.max_latency_ms,
             max_model_mb=c.max_model_mb,
         )

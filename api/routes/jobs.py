@@ -15,6 +15,7 @@ from api.deps import CoordinatorDep, SessionDep, SettingsDep
 from api.schemas import BaselineOut, Constraint, JobCreated, JobOut, ParetoOut, Progress, TrialOut
 from api.security import ReadAccess, WriteAccess
 from nas.artifacts import ArtifactCorrupted, ArtifactError, model_zip
+from nas.objectives import f1_floor
 from nas.pareto import pareto_keys
 from nas.spec import JobSpec
 from nas.store import repo
@@ -198,8 +199,7 @@ def _job_constraint(job: Job, baselines) -> tuple[float | None, float | None]:  
     """The job's F1 floor (absolute, or its ratio of the teacher's FP32 F1) and p90 cap, as stored."""
     c = job.spec.get("constraints") or {}
     fp32 = next((b.f1 for b in baselines if b.precision == "fp32" and b.f1 is not None), None)
-    floors = [v for v in (c.get("min_f1"), c["min_f1_ratio"] * fp32 if c.get("min_f1_ratio") and fp32 is not None else None) if v is not None]
-    return (max(floors) if floors else None), c.get("max_latency_ms")
+    return f1_floor(c.get("min_f1"), c.get("min_f1_ratio"), fp32), c.get("max_latency_ms")
 
 
 @router.get("/{job_id}/trials/{number}/card", response_model=dict[str, Any], dependencies=[ReadAccess])
