@@ -17,7 +17,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_example_spec_is_valid(path: Path, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_example_spec_is_valid(path: Path, monkeypatch, tmp_path, squad_files) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(ROOT)  # the examples name the shared data relative to the project root
     spec = JobSpec.model_validate(load_spec_file(path))
     assert validate_job(spec, Settings(data_dir=tmp_path)) is False  # real SQuAD data, not synthetic
