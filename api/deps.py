@@ -7,6 +7,7 @@ from typing import Annotated, Iterator
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from api.cache import RevisionCache
 from nas.config import Settings
 from nas.coordinator import Coordinator
 
@@ -20,6 +21,10 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def _cache(request: Request) -> RevisionCache:
+    return request.app.state.cache
+
+
 def _coordinator(request: Request) -> Coordinator:
     return request.app.state.coordinator
 
@@ -27,3 +32,4 @@ def _coordinator(request: Request) -> Coordinator:
 SessionDep = Annotated[Session, Depends(_session)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 CoordinatorDep = Annotated[Coordinator, Depends(_coordinator)]
+CacheDep = Annotated[RevisionCache, Depends(_cache)]

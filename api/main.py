@@ -8,6 +8,7 @@ from typing import AsyncIterator
 
 from fastapi import FastAPI
 
+from api.cache import RevisionCache
 from api.security import BodySizeLimit
 from nas.config import Settings
 
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="hwnas", version="0.1.0", lifespan=lifespan, description=__doc__)
     app.state.settings = settings
+    app.state.cache = RevisionCache()
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     for module in (jobs, events, targets, health):
         app.include_router(module.router)

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 STALE = "hwnas:stale"  # trial failed by a restart: its budget is spent again
 SKIPPED = "hwnas:skipped"  # ruled out by the predictor: no budget spent
 RETRIED = "hwnas:retried_as_new_trial"  # lost with its worker or node: failed, and run again (no budget spent)
+ANCHOR = "hwnas:anchor"  # one of the fixed first trials (BertSpace.anchors)
 
 
 def system_failure(exc: BaseException) -> bool:
@@ -115,6 +116,9 @@ class JobSearch:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(self.objectives.names)
+        if self.spec.sampler != "grid" and not study.get_trials(deepcopy=False):  # a new study, not a resumed one
+            for subnet in self.space.anchors(self.spec.anchor_trials):
+                study.enqueue_trial(self.space.params_of(subnet), user_attrs={ANCHOR: True})
         study.set_user_attr("hwnas:job_id", self.job_id)
         study.set_user_attr("hwnas:objective", self.spec.objective)
         study.set_user_attr("hwnas:min_f1", self.objectives.min_f1)

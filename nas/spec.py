@@ -214,6 +214,10 @@ class JobSpec(_Strict):
     teacher: TeacherSpec = TeacherSpec()
     measure: MeasureSpec = MeasureSpec()
     quantization: QuantizationSpec = QuantizationSpec()
+    anchor_trials: int = Field(
+        default=4, ge=0, le=16,
+        description="the first trials are fixed anchors: the largest subnet, then uniform shrinks of it (0: none; not with grid)",
+    )
     trial_finetune_steps: int = Field(
         default=0, ge=0, le=100_000, description="distillation steps given to each sliced subnet before INT8"
     )

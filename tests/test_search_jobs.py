@@ -82,6 +82,9 @@ def test_throughput_objective_constraints_and_predictor_drops(service, grid_job,
     trials = _trials(client, job["id"])
     skipped = [t for t in trials if t["state"] == "skipped"]
     completed = [t for t in trials if t["state"] == "completed"]
+    # the fixed anchors come first: the largest subnet, then uniform shrinks of it
+    first = sorted(trials, key=lambda t: t["number"])[:2]
+    assert [(len(t["config"]["layers"]), set(t["config"]["heads"]), set(t["config"]["ffn"])) for t in first] == [(4, {4}, {128}), (2, {4}, {128})]
     # warm-started from the earlier jobs' measurements, it rules out everything (no subnet runs in 1 us) ...
     assert skipped and all("predicted p90 on native" in t["error"] for t in skipped)
     assert all(t["predicted"]["native"]["points"] >= 3 for t in skipped)

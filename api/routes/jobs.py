@@ -6,12 +6,15 @@ import json
 import shutil
 import uuid
 from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path as PathParam, Query, Request, Response, status
 from fastapi.responses import FileResponse
+from pydantic import TypeAdapter
 
-from api.deps import CoordinatorDep, SessionDep, SettingsDep
+from api.cache import RevisionCache
+from api.deps import CacheDep, CoordinatorDep, SessionDep, SettingsDep
 from api.schemas import BaselineOut, Constraint, JobCreated, JobOut, ParetoOut, Progress, TrialOut
 from api.security import ReadAccess, WriteAccess
 from nas.artifacts import ArtifactCorrupted, ArtifactError, model_zip
@@ -35,9 +38,12 @@ def _job_or_404(session, job_id: str) -> Job:  # type: ignore[no-untyped-def]
     return job
 
 
-def _job_out(session, job: Job) -> JobOut:  # type: ignore[no-untyped-def]
-    counts = repo.count_trials(session, job.id)
-    best = repo.best_trial(session, job.id)
+def _job_out(session, job: Job, cache: RevisionCache, revision: int | None) -> JobOut:  # type: ignore[no-untyped-def]
+    def summary() -> tuple[dict[str, int], tuple[int, float] | None, list[BaselineOut]]:
+        baselines = [BaselineOut.model_validate(b) for b in repo.baselines_of(session, job.id)]
+        return repo.count_trials(session, job.id), repo.best_trial(session, job.id), baselines
+
+    counts, best, baselines = cache.get(job.id, revision, "summary", summary)
     end = job.finished_at or (utcnow() if job.started_at else None)
     started = job.started_at
     if started is not None and end is not None and started.tzinfo is None:
@@ -56,9 +62,21 @@ def _job_out(session, job: Job) -> JobOut:  # type: ignore[no-untyped-def]
                 best_trial=best[0] if best else None,
                 best_f1=best[1] if best else None,
             ),
-            "baselines": [BaselineOut.model_validate(b) for b in repo.baselines_of(session, job.id)],
+            "baselines": baselines,
         }
     )
+
+
+def _job_out_fresh(session, job: Job, cache: RevisionCache) -> JobOut:  # type: ignore[no-untyped-def]
+    return _job_out(session, job, cache, repo.job_revisions(session, [job.id]).get(job.id))
+
+
+_TRIALS = TypeAdapter(list[TrialOut])
+
+
+def _cached_json(cache: RevisionCache, job_id: str, revision: int | None, query: Any, render: Callable[[], bytes]) -> Response:
+    """A JSON answer rendered once per job revision (the route's response model still documents it)."""
+    return Response(cache.get(job_id, revision, query, render), media_type="application/json")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobCreated, dependencies=[WriteAccess])
@@ -80,20 +98,23 @@ def create_job(spec: JobSpec, request: Request, session: SessionDep, settings: S
 @router.get("", response_model=list[JobOut], dependencies=[ReadAccess])
 def list_jobs(
     session: SessionDep,
+    cache: CacheDep,
     status_: Literal["queued", "running", "completed", "failed", "cancelled"] | None = Query(None, alias="status"),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=10_000_000),
 ) -> list[JobOut]:
-    return [_job_out(session, j) for j in repo.list_jobs(session, status=status_, limit=limit, offset=offset)]
+    jobs = repo.list_jobs(session, status=status_, limit=limit, offset=offset)
+    revisions = repo.job_revisions(session, [j.id for j in jobs])
+    return [_job_out(session, j, cache, revisions.get(j.id)) for j in jobs]
 
 
 @router.get("/{job_id}", response_model=JobOut, dependencies=[ReadAccess])
-def get_job(job_id: str, session: SessionDep) -> JobOut:
-    return _job_out(session, _job_or_404(session, job_id))
+def get_job(job_id: str, session: SessionDep, cache: CacheDep) -> JobOut:
+    return _job_out_fresh(session, _job_or_404(session, job_id), cache)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, dependencies=[WriteAccess])
-def cancel_job(job_id: str, session: SessionDep, coordinator: CoordinatorDep) -> JobOut:
+def cancel_job(job_id: str, session: SessionDep, coordinator: CoordinatorDep, cache: CacheDep) -> JobOut:
     job = _job_or_404(session, job_id)
     if job.status in repo.TERMINAL:
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is already {job.status}")
@@ -102,7 +123,7 @@ def cancel_job(job_id: str, session: SessionDep, coordinator: CoordinatorDep) ->
         repo.update_job(session, job_id, status="cancelled", finished_at=utcnow())
         session.commit()
     session.expire_all()
-    return _job_out(session, _job_or_404(session, job_id))
+    return _job_out_fresh(session, _job_or_404(session, job_id), cache)
 
 
 @router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[WriteAccess])
@@ -133,17 +154,23 @@ def _metric(t: Trial, key: str, target: str | None) -> float:
 def list_trials(
     job_id: str,
     session: SessionDep,
+    cache: CacheDep,
     state: Literal["running", "completed", "failed", "skipped"] | None = None,
     target: str | None = Query(None, max_length=64, description="only trials measured on this target"),
     sort: SortKey = Query("number", description="a metric, '-' prefix for descending"),  # type: ignore[valid-type]
     limit: int = Query(1000, ge=1, le=10_000),
     offset: int = Query(0, ge=0),
-) -> list[TrialOut]:
+) -> Response:
     _job_or_404(session, job_id)
-    trials = repo.list_trials(
-        session, job_id, state=state, target=target, sort=sort.lstrip("-"), descending=sort.startswith("-"), limit=limit, offset=offset
-    )  # fmt: skip
-    return [TrialOut.model_validate(t) for t in trials]
+
+    def render() -> bytes:
+        trials = repo.list_trials(
+            session, job_id, state=state, target=target, sort=sort.lstrip("-"), descending=sort.startswith("-"), limit=limit, offset=offset
+        )  # fmt: skip
+        return _TRIALS.dump_json([TrialOut.model_validate(t) for t in trials])
+
+    revision = repo.job_revisions(session, [job_id]).get(job_id)
+    return _cached_json(cache, job_id, revision, ("trials", state, target, sort, limit, offset), render)
 
 
 @router.get("/{job_id}/trials/{number}", response_model=TrialOut, dependencies=[ReadAccess])
@@ -158,16 +185,26 @@ def get_trial(job_id: str, number: TrialNumber, session: SessionDep) -> TrialOut
 def pareto(
     job_id: str,
     session: SessionDep,
+    cache: CacheDep,
     target: str = Query("native", max_length=64),
     min_f1: float | None = Query(None, ge=0, le=100),
     max_latency_ms: float | None = Query(None, gt=0),
-) -> ParetoOut:
+) -> Response:
     """Non-dominated completed trials for one target (maximise INT8 F1; minimise p90 latency, or maximise
     Offline throughput for a job whose objective is throughput), fastest first, with the baselines and the
     best trial under the constraint: the query's, else the job's own (its F1 floor and p90 cap)."""
     job = _job_or_404(session, job_id)
     if target not in job.spec["targets"]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"target {target!r} is not one of {job.spec['targets']}")
+    revision = repo.job_revisions(session, [job_id]).get(job_id)
+    return _cached_json(
+        cache, job_id, revision, ("pareto", target, min_f1, max_latency_ms),
+        lambda: _front(session, job, target, min_f1, max_latency_ms).model_dump_json().encode(),
+    )  # fmt: skip
+
+
+def _front(session, job: Job, target: str, min_f1: float | None, max_latency_ms: float | None) -> ParetoOut:  # type: ignore[no-untyped-def]
+    job_id = job.id
     baselines = repo.baselines_of(session, job_id)
     if min_f1 is None and max_latency_ms is None:
         min_f1, max_latency_ms = _job_constraint(job, baselines)

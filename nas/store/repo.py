@@ -18,6 +18,15 @@ def add_event(session: Session, job_id: str, kind: str, payload: dict[str, Any])
     session.add(Event(job_id=job_id, kind=kind, payload=payload))
 
 
+def job_revisions(session: Session, job_ids: Sequence[str]) -> dict[str, int]:
+    """Each job's newest event id: it changes with every write to the job, its trials or baselines
+    (each is written with an event in the same transaction), so it versions answers derived from them."""
+    if not job_ids:
+        return {}
+    q = select(Event.job_id, func.max(Event.id)).where(Event.job_id.in_(list(job_ids))).group_by(Event.job_id)
+    return {job_id: rev for job_id, rev in session.execute(q)}
+
+
 def create_job(session: Session, *, job_id: str, spec: dict[str, Any], synthetic: bool) -> Job:
     job = Job(
         id=job_id,

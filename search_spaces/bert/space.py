@@ -272,6 +272,55 @@ class BertSpace(SearchSpace):
         n = self.layers[-1]
         return SubnetConfig(self.kept(n), (self.heads[-1],) * n, (self.ffn[-1],) * n, self._hidden(self.hidden[-1] if self.hidden else None))
 
+    def anchors(self, count: int) -> list[SubnetConfig]:
+        """Up to ``count`` fixed first trials: the largest subnet, then uniform shrinks of it.
+
+        Why: a few hundred trials cannot cover a space of 10^8 per-layer subnets, and the answer a
+        user wants (the fastest subnet that keeps 99% of the teacher's F1) lies near the largest;
+        seeding the population with the extremes of the width/depth diagonal, as once-for-all and
+        HAT start their evolution from, gives the sampler those points to mutate from."""
+        if count <= 0:
+            return []
+        top = self.largest()
+        n_max = self.layers[-1]
+
+        def below(choices: tuple[int, ...], frac: float) -> int:
+            return min(choices, key=lambda c: (abs(c - choices[-1] * frac), -c))
+
+        def uniform(n: int, heads: int, ffn: int) -> SubnetConfig:
+            return SubnetConfig(self.kept(n), (heads,) * n, (ffn,) * n, top.hidden)
+
+        h, f = self.heads[-1], self.ffn[-1]
+        candidates = [top]
+        shallower = [n for n in reversed(self.layers[:-1])]
+        for i, frac in enumerate((0.75, 0.5, 0.25)):
+            if len(shallower) > i:
+                candidates.append(uniform(shallower[i], h, f))
+            candidates.append(uniform(n_max, h, below(self.ffn, frac)))
+            candidates.append(uniform(n_max, below(self.heads, frac), below(self.ffn, frac)))
+        out: list[SubnetConfig] = []
+        for c in candidates:
+            if c not in out and self.contains(c):
+                out.append(c)
+        return out[:count]
+
+    def params_of(self, subnet: SubnetConfig) -> dict[str, Any]:
+        """The Optuna parameters that make ``sample`` return ``subnet`` (for ``study.enqueue_trial``)."""
+        if not self.contains(subnet):
+            raise ValueError(f"subnet {subnet.encoding()} is not in the search space")
+        n = subnet.num_layers
+        params: dict[str, Any] = {"layers": n}
+        if self.layer_selection == "search":
+            params[f"kept_{n}"] = "-".join(map(str, subnet.layers))
+        if self.hidden and len(self.hidden) > 1:
+            params["hidden"] = subnet.hidden or self.base.hidden
+        if self.per_layer:
+            for i, heads, ffn in zip(subnet.layers, subnet.heads, subnet.ffn):
+                params[f"heads_{i}"], params[f"ffn_{i}"] = heads, ffn
+        else:
+            params["heads"], params["ffn"] = subnet.heads[0], subnet.ffn[0]
+        return params
+
     def smallest(self) -> SubnetConfig:
         n = self.layers[0]
         return SubnetConfig(self.kept(n), (self.heads[0],) * n, (self.ffn[0],) * n, self._hidden(self.hidden[0] if self.hidden else None))

@@ -219,3 +219,30 @@ class TestApiOverBothStores:
         assert main(["watch", "a" * 32, *auth]) == 0  # a finished job: one frame, exit 0
         assert main(["cancel", "a" * 32, *auth]) == 1  # read token: refused, one line, no traceback
         assert "403" in capsys.readouterr().out
+
+    def test_polled_answers_follow_every_write(self, service) -> None:  # type: ignore[no-untyped-def]
+        """The job, trials and Pareto answers are cached per job revision: each write shows at the next poll."""
+        url, job_id = service["settings"].resolved_db_url(), "c" * 32
+        sessions = session_factory(make_engine(url))
+        with sessions.begin() as s:
+            repo.create_job(s, job_id=job_id, spec={"name": "live", "targets": ["native"], "budget": {"trials": 3}}, synthetic=False)
+        sub = SubnetConfig((0,), (2,), (32,))
+        try:
+            with HwnasClient(service["url"], token=service["read"]) as c:
+                for n, (f1, p90) in enumerate([(50.0, 4.0), (70.0, 2.0)]):
+                    assert c.pareto(job_id, "native") == c.pareto(job_id, "native")  # the second from the cache
+                    before = c.job(job_id)["progress"]
+                    with sessions.begin() as s:
+                        repo.start_trial(s, job_id, number=n, optuna_trial_id=n, config=sub.to_dict())
+                    assert c.job(job_id)["progress"]["running"] == before["running"] + 1
+                    assert [t["state"] for t in c.trials(job_id)][-1] == "running"
+                    m = Measurement("native", "int8", 128, 1, p90, p90, p90, 100, 16, 1000 / p90, {})
+                    with sessions.begin() as s:
+                        repo.complete_trial(s, job_id, TrialResult(n, sub, f1, f1, 10, 100, 100, (m,), {}, "", "host"))
+                    assert c.job(job_id)["progress"]["completed"] == n + 1
+                    assert c.job(job_id)["progress"]["best_f1"] == f1
+                    assert [t["number"] for t in c.pareto(job_id, "native")["trials"]] == [n]  # the new one dominates
+                    assert [t["state"] for t in c.trials(job_id)] == ["completed"] * (n + 1)
+        finally:
+            with sessions.begin() as s:
+                s.delete(repo.get_job(s, job_id))

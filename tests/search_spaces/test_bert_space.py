@@ -83,3 +83,27 @@ def test_subnet_config_validates() -> None:
         SubnetConfig((0,), (2, 2), (3,))
     s = SubnetConfig((0, 2), (2, 2), (8, 8))
     assert SubnetConfig.from_dict(s.to_dict()) == s and s.digest() == SubnetConfig((0, 2), (2, 2), (8, 8)).digest()
+
+
+@pytest.mark.parametrize("layer_selection", ["spread", "search"])
+@pytest.mark.parametrize("per_layer", [True, False])
+def test_anchor_trials_replay_through_optuna(per_layer: bool, layer_selection: str) -> None:
+    """Each anchor's parameters, enqueued, make ``sample`` return exactly that subnet; the first is the largest."""
+    from search_spaces.bert.space import BertSpace
+
+    base = SimpleNamespace(num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536, hidden_size=384)
+    space = BertSpace.from_spec(
+        {"layers": [2, 4, 6], "heads": [4, 8, 12], "ffn": {"min": 256, "max": 1536, "step": 256},
+         "hidden": [256, 384], "per_layer": per_layer, "layer_selection": layer_selection},
+        base,
+    )
+    anchors = space.anchors(6)
+    assert anchors[0] == space.largest() and len(anchors) == 6 and len(set(anchors)) == 6
+    assert all(a.uniform and space.contains(a) for a in anchors)
+    assert space.anchors(0) == [] and space.anchors(2) == anchors[:2]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    for a in anchors:
+        study.enqueue_trial(space.params_of(a))
+    assert [space.sample(study.ask()) for _ in anchors] == anchors
+    with pytest.raises(ValueError, match="not in the search space"):
+        space.params_of(SubnetConfig((0, 1, 2), (12,) * 3, (1536,) * 3))

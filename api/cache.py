@@ -1,0 +1,49 @@
+"""Answers derived from a job's rows, kept until the job changes.
+
+Why: the dashboard, ``hwnas watch`` and scripts poll the same few endpoints every second while a
+search runs; recomputing a Pareto front over thousands of trials, or counting them, on every poll
+spends the CPU that the search's measurements need. Every change to a job, its trials, their
+measurements and its baselines is written together with an event row in the same transaction
+(``nas.store.repo``), so the job's newest event id is its revision: an answer stored under
+(job, revision, query) is valid exactly until the next event, and checking costs one indexed
+``max()``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class RevisionCache:
+    """A bounded LRU of computed answers keyed by (job id, job revision, query)."""
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        self.maxsize = maxsize
+        self._data: OrderedDict[Hashable, object] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, job_id: str, revision: int | None, query: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``'s answer for this revision, computed at most once per revision (best effort:
+        two requests racing on a miss both compute; either answer is right for the revision)."""
+        if revision is None:  # a job without events (not created through the store): never cached
+            return compute()
+        key = (job_id, revision, query)
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                self.hits += 1
+                return self._data[key]  # type: ignore[return-value]
+            self.misses += 1
+        value = compute()
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+        return value
