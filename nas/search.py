@@ -100,6 +100,7 @@ class JobSearch:
             self.objectives = JobObjectives.of(spec, fp32.f1 if fp32 is not None else None)
             self.study_name = repo.get_job(s, job_id).study_name  # type: ignore[union-attr]
         self.study = self._study()
+        self._anchors = [] if spec.sampler == "grid" else self.space.anchors(spec.anchor_trials)
         self.predictors = self._predictors()
         self.profiles = self._profiles()
 
@@ -116,9 +117,6 @@ class JobSearch:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(self.objectives.names)
-        if self.spec.sampler != "grid" and not study.get_trials(deepcopy=False):  # a new study, not a resumed one
-            for subnet in self.space.anchors(self.spec.anchor_trials):
-                study.enqueue_trial(self.space.params_of(subnet), user_attrs={ANCHOR: True})
         study.set_user_attr("hwnas:job_id", self.job_id)
         study.set_user_attr("hwnas:objective", self.spec.objective)
         study.set_user_attr("hwnas:min_f1", self.objectives.min_f1)
@@ -215,7 +213,7 @@ class JobSearch:
             while not out_of_time and len(in_flight) < concurrent and finished + len(in_flight) < spec.budget.trials:
                 if cancel.is_set():
                     break
-                trial = study.ask()
+                trial = self._ask()
                 subnet = self.space.sample(trial)
                 trial.set_user_attr("hwnas:config", subnet.to_dict())
                 out = coord.settings.artifacts_dir.resolve() / self.job_id / f"trial-{trial.number}"
@@ -295,6 +293,18 @@ class JobSearch:
                     self._learn(flight, result)
                     self._record_success(flight.trial, result)
                     seen.setdefault(flight.subnet.encoding(), flight.trial.number)
+
+    def _ask(self) -> optuna.Trial:
+        """The next trial: an enqueued retry first, then the next anchor not yet asked (by this run or
+        one before a restart), then the sampler's own proposal."""
+        if self._anchors and not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            asked = {t.user_attrs[ANCHOR] for t in self.study.get_trials(deepcopy=False) if ANCHOR in t.user_attrs}
+            todo = [a for a in self._anchors if a.encoding() not in asked]
+            if todo:
+                self.study.enqueue_trial(self.space.params_of(todo[0]), user_attrs={ANCHOR: todo[0].encoding()})
+            else:
+                self._anchors = []
+        return self.study.ask()
 
     def _request(self, number: int, subnet: SubnetConfig, out: Path) -> TrialRequest:
         req = self.coord._request(self.job_id, self.spec, self.teacher_dir, number, subnet, out)
