@@ -19,11 +19,17 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-class RevisionCache:
-    """A bounded LRU of computed answers keyed by (job id, job revision, query)."""
+def _weight(value: object) -> int:
+    return len(value) if isinstance(value, (bytes, str)) else 1024  # rendered JSON by size; summaries are small
 
-    def __init__(self, maxsize: int = 1024) -> None:
-        self.maxsize = maxsize
+
+class RevisionCache:
+    """An LRU of computed answers keyed by (job id, job revision, query), bounded in entries and bytes
+    (a trials page of 10,000 rows renders to megabytes: the bound keeps the service's memory flat)."""
+
+    def __init__(self, maxsize: int = 1024, max_bytes: int = 64 * 2**20) -> None:
+        self.maxsize, self.max_bytes = maxsize, max_bytes
+        self.bytes = 0
         self._data: OrderedDict[Hashable, object] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
@@ -41,9 +47,14 @@ class RevisionCache:
                 return self._data[key]  # type: ignore[return-value]
             self.misses += 1
         value = compute()
+        if _weight(value) > self.max_bytes // 4:  # too big to be worth keeping
+            return value
         with self._lock:
-            self._data[key] = value
+            if key not in self._data:
+                self._data[key] = value
+                self.bytes += _weight(value)
             self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
+            while len(self._data) > self.maxsize or self.bytes > self.max_bytes:
+                _, old = self._data.popitem(last=False)
+                self.bytes -= _weight(old)
         return value
