@@ -182,7 +182,7 @@ def overheads(trials: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def predictor_error(trials: list[dict[str, Any]], min_points: int = 5) -> dict[str, Any]:
+def predictor_error(trials: list[dict[str, Any]], min_points: int = 6) -> dict[str, Any]:
     """The latency predictor's error on measurements it had not seen: each prediction the search made
     before measuring (all of them, and those made from at least ``min_points`` measurements, when the
     search may act on them), and leave-one-out over the run's final measurements (one refit each)."""
