@@ -433,7 +433,8 @@ def report(results: dict[str, Any], command: str) -> str:
     tm = results.get("teacher", {})
     lines += [
         f"- Machine: {env['cpu']}, {env['threads']} torch threads, bf16 autocast: {sn.get('bf16')}; "
-        f"torch {env['torch']}, transformers {env['transformers']}. Other sessions shared these 2 cores during the run.",
+        f"torch {env['torch']}, transformers {env['transformers']}. Load average when the report was written: "
+        f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())} (1 / 5 / 15 min; 2 is this run's own two threads).",
         f"- Teacher: MiniLM fine-tuned by `workers.teacher` ({tm.get('steps', '?')} steps, "
         f"{st['teacher']['epochs']:g} epoch, lr {st['teacher']['lr']:g}, batch {st['teacher']['batch_size']}, seq "
         f"{st['max_seq_length']}/{st['doc_stride']}) on {tm.get('train_questions', '?')} questions of the train slice; "
