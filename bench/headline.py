@@ -113,7 +113,7 @@ def plot_front(path: Path, target: str, trials: list[dict[str, Any]], front: dic
 
 def main(argv: list[str] | None = None) -> int:
     from bench import search as bs
-    from bench.report import replace_section
+    from bench.report import invocation, replace_section
 
     args = parse_args(argv)
     results = args.data_dir / "results.json"
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "## Headline: what a search buys on this machine",
         "",
-        "Command: `HF_HUB_OFFLINE=1 .venv/bin/python -m bench.headline` (runs `bench.search`, whose section above has the details; "
+        f"Command: `{invocation()}` (runs `bench.search`, whose section above has the details; "
         f"this run: {out.get('started')}).",
         "",
         "| target | model | F1 | EM | SingleStream p90 ms | Offline samples/s | IR MiB | p90 speed-up vs FP32 / INT8 teacher | throughput vs FP32 / INT8 teacher | share of peak INT8 |",

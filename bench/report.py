@@ -24,3 +24,12 @@ def replace_section(path: Path, name: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
+
+
+def invocation() -> str:
+    """The command line that is running, as a reader would type it (``python -m bench.X args``)."""
+    import shlex
+    import sys
+    from pathlib import Path
+
+    return f"HF_HUB_OFFLINE=1 .venv/bin/python -m bench.{Path(sys.argv[0]).stem} {shlex.join(sys.argv[1:])}".rstrip()

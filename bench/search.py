@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(args: argparse.Namespace, out: dict[str, Any], teacher: Path) -> None:
-    from bench.report import replace_section
+    from bench.report import invocation, replace_section
 
     job, trials, front = out["job"], out["trials"], out["front"]
     base = {b["precision"]: b for b in job["baselines"]}
@@ -306,7 +306,7 @@ def report(args: argparse.Namespace, out: dict[str, Any], teacher: Path) -> None
     lines = [
         "## Search engine: a real search on the MiniLM supernet",
         "",
-        f"Command: `HF_HUB_OFFLINE=1 .venv/bin/python -m bench.search --trials {args.trials} --comparison-trials {args.comparison_trials} --seeds {args.seeds}` "
+        f"Command: `{invocation()}` "
         f"(started {out['started']}). {args.note}",
         "",
         f"Machine: {fp.get('cpu_model_name')} [{fp.get('microarchitecture')}], {fp.get('logical_cpus')} logical CPUs, OpenVINO {fp.get('openvino_version')}, "
