@@ -174,7 +174,9 @@ def main() -> None:
         f"| {names[p]} | {len(xs):,} | {percentile(xs, 50):.1f} ms | {percentile(xs, 99):.1f} ms |" for p, xs in lat.items()
     )
     cmd = f".venv/bin/python -m bench.api_load --clients {args.clients} --seconds {args.seconds:g} --interval {args.interval:g} --trials {args.trials}"
-    body = f"""### API under load
+    soak = args.seconds > 120  # a soak run keeps its own section: the short run's figures stay beside it
+    title = "API soak (issue: memory stays flat, no errors)" if soak else "API under load"
+    body = f"""### {title}
 
 `{cmd}`: the service (`hwnas serve`, API and coordinator, SQLite store) runs in its own process, as deployed; the clients (asyncio + httpx) in the bench process; the search's Ray tasks beside them; all on the same 2 cores.
 
@@ -191,9 +193,6 @@ def main() -> None:
 | --- | ---: | ---: | ---: |
 {per_path}
 """
-    soak = args.seconds > 120  # a soak run keeps its own section: the short run's figures stay beside it
-    if soak:
-        body = body.replace("### API under load", "### API soak (issue: memory stays flat, no errors)", 1)
     replace_section(ROOT / "BENCHMARKS.md", "api-soak" if soak else "api", body)
     print(body)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 
 HEADER = """# hwnas benchmarks
@@ -28,8 +30,4 @@ def replace_section(path: Path, name: str, body: str) -> None:
 
 def invocation() -> str:
     """The command line that is running, as a reader would type it (``python -m bench.X args``)."""
-    import shlex
-    import sys
-    from pathlib import Path
-
     return f"HF_HUB_OFFLINE=1 .venv/bin/python -m bench.{Path(sys.argv[0]).stem} {shlex.join(sys.argv[1:])}".rstrip()

@@ -269,8 +269,7 @@ class BertSpace(SearchSpace):
         return SubnetConfig(layers, heads, ffn, self._hidden(hidden))
 
     def largest(self) -> SubnetConfig:
-        n = self.layers[-1]
-        return SubnetConfig(self.kept(n), (self.heads[-1],) * n, (self.ffn[-1],) * n, self._hidden(self.hidden[-1] if self.hidden else None))
+        return self._uniform(self.layers[-1], self.heads[-1], self.ffn[-1], self.hidden[-1] if self.hidden else None)
 
     def anchors(self, count: int) -> list[SubnetConfig]:
         """Up to ``count`` fixed first trials: the largest subnet, then uniform shrinks of it.
@@ -281,23 +280,19 @@ class BertSpace(SearchSpace):
         HAT start their evolution from, gives the sampler those points to mutate from."""
         if count <= 0:
             return []
-        top = self.largest()
-        n_max = self.layers[-1]
+        n_max, h, f = self.layers[-1], self.heads[-1], self.ffn[-1]
+        hidden = self.hidden[-1] if self.hidden else None
 
         def below(choices: tuple[int, ...], frac: float) -> int:
             return min(choices, key=lambda c: (abs(c - choices[-1] * frac), -c))
 
-        def uniform(n: int, heads: int, ffn: int) -> SubnetConfig:
-            return SubnetConfig(self.kept(n), (heads,) * n, (ffn,) * n, top.hidden)
-
-        h, f = self.heads[-1], self.ffn[-1]
-        candidates = [top]
-        shallower = [n for n in reversed(self.layers[:-1])]
+        candidates = [self.largest()]
+        shallower = list(reversed(self.layers[:-1]))
         for i, frac in enumerate((0.75, 0.5, 0.25)):
             if len(shallower) > i:
-                candidates.append(uniform(shallower[i], h, f))
-            candidates.append(uniform(n_max, h, below(self.ffn, frac)))
-            candidates.append(uniform(n_max, below(self.heads, frac), below(self.ffn, frac)))
+                candidates.append(self._uniform(shallower[i], h, f, hidden))
+            candidates.append(self._uniform(n_max, h, below(self.ffn, frac), hidden))
+            candidates.append(self._uniform(n_max, below(self.heads, frac), below(self.ffn, frac), hidden))
         out: list[SubnetConfig] = []
         for c in candidates:
             if c not in out and self.contains(c):
@@ -322,8 +317,11 @@ class BertSpace(SearchSpace):
         return params
 
     def smallest(self) -> SubnetConfig:
-        n = self.layers[0]
-        return SubnetConfig(self.kept(n), (self.heads[0],) * n, (self.ffn[0],) * n, self._hidden(self.hidden[0] if self.hidden else None))
+        return self._uniform(self.layers[0], self.heads[0], self.ffn[0], self.hidden[0] if self.hidden else None)
+
+    def _uniform(self, n: int, heads: int, ffn: int, hidden: int | None) -> SubnetConfig:
+        """``n`` kept layers, each with ``heads`` heads and FFN width ``ffn``."""
+        return SubnetConfig(self.kept(n), (heads,) * n, (ffn,) * n, self._hidden(hidden))
 
     def contains(self, subnet: SubnetConfig) -> bool:
         hidden = subnet.hidden or self.base.hidden
