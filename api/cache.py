@@ -34,6 +34,20 @@ class RevisionCache:
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def peek(self, job_id: str, revision: int | None, query: Hashable) -> object | None:
+        """The stored answer, or None; lets a route answer a repeated poll before loading anything else."""
+        if revision is None:
+            return None
+        with self._lock:
+            value = self._data.get((job_id, revision, query))
+            if value is not None:
+                self._data.move_to_end((job_id, revision, query))
+                self.hits += 1
+            return value
+
     def get(self, job_id: str, revision: int | None, query: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``'s answer for this revision, computed at most once per revision (best effort:
         two requests racing on a miss both compute; either answer is right for the revision)."""

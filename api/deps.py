@@ -1,31 +1,40 @@
-"""Typed dependencies: the session, the settings and the coordinator live on ``app.state``."""
+"""Typed dependencies: the session, the settings and the coordinator live on ``app.state``.
+
+The ones that only read ``app.state`` are ``async``: FastAPI runs a plain ``def`` dependency in its
+thread pool, and a hop there per dependency per request is what a burst of polls queues on."""
 
 from __future__ import annotations
 
-from typing import Annotated, Iterator
+from typing import Annotated, AsyncIterator
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.cache import RevisionCache
 from nas.config import Settings
 from nas.coordinator import Coordinator
 
 
-def _session(request: Request) -> Iterator[Session]:
-    with request.app.state.sessions() as session:
+async def _session(request: Request) -> AsyncIterator[Session]:
+    """A session per request. Opening one does no I/O (it connects on first use), so it happens on the
+    event loop; closing may roll back on the connection, so that goes to the thread pool."""
+    session = request.app.state.sessions()
+    try:
         yield session
+    finally:
+        await run_in_threadpool(session.close)
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _cache(request: Request) -> RevisionCache:
+async def _cache(request: Request) -> RevisionCache:
     return request.app.state.cache
 
 
-def _coordinator(request: Request) -> Coordinator:
+async def _coordinator(request: Request) -> Coordinator:
     return request.app.state.coordinator
 
 

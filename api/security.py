@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nas.store.tokens import check_token
@@ -18,24 +19,30 @@ _bearer = HTTPBearer(auto_error=False)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def _scope_of(request: Request, creds: HTTPAuthorizationCredentials | None) -> str:
+async def _scope_of(request: Request, creds: HTTPAuthorizationCredentials | None) -> str:
+    """The token's scope; the store is read in the thread pool, and only when tokens are required
+    (an open service answers without leaving the event loop)."""
     if not request.app.state.settings.auth_required():
         return "write"
     if creds is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    with request.app.state.sessions.begin() as s:
-        scope = check_token(s, creds.credentials)
+
+    def lookup() -> str | None:
+        with request.app.state.sessions.begin() as s:
+            return check_token(s, creds.credentials)
+
+    scope = await run_in_threadpool(lookup)
     if scope is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
     return scope
 
 
-def require_read(request: Request, creds: Credentials) -> None:
-    _scope_of(request, creds)
+async def require_read(request: Request, creds: Credentials) -> None:
+    await _scope_of(request, creds)
 
 
-def require_write(request: Request, creds: Credentials) -> None:
-    if _scope_of(request, creds) != "write":
+async def require_write(request: Request, creds: Credentials) -> None:
+    if await _scope_of(request, creds) != "write":
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this token is read-only; writes need a write token")
 
 

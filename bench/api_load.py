@@ -102,9 +102,14 @@ def rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
-async def poll(url: str, paths: list[str], seconds: float, interval: float, lat: dict[str, list[float]], errors: list[str]) -> None:
+async def poll(
+    url: str, paths: list[str], seconds: float, interval: float, phase: float, lat: dict[str, list[float]], errors: list[str]
+) -> None:
+    """One client: a request every ``interval`` s (after the answer), starting ``phase`` s in: independent
+    clients do not start in the same millisecond (the all-at-once case is measured apart, by ``burst``)."""
     async with httpx.AsyncClient(base_url=url, timeout=10) as c:
         end = time.monotonic() + seconds
+        await asyncio.sleep(phase)
         i = 0
         while time.monotonic() < end:
             path = paths[i % len(paths)]
@@ -118,6 +123,27 @@ async def poll(url: str, paths: list[str], seconds: float, interval: float, lat:
                 errors.append(f"{path}: {exc!r}")
             lat[path].append((time.perf_counter() - t) * 1000)
             await asyncio.sleep(interval)
+
+
+async def burst(url: str, paths: list[str], clients: int) -> list[float]:
+    """Every client's request sent at the same instant: the worst case of synchronised pollers."""
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(max_connections=clients)) as c:
+        await asyncio.gather(*(c.get(paths[i % len(paths)]) for i in range(clients)))  # connections opened
+
+        async def one(path: str) -> float:
+            t = time.perf_counter()
+            (await c.get(path)).raise_for_status()
+            return (time.perf_counter() - t) * 1000
+
+        return list(await asyncio.gather(*(one(paths[i % len(paths)]) for i in range(clients))))
+
+
+async def sample_rss(pid: int, every: float, out: list[tuple[float, float]], stop: asyncio.Event) -> None:
+    t0 = time.monotonic()
+    while not stop.is_set():
+        out.append((time.monotonic() - t0, rss_mb(pid)))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
 
 
 def main() -> None:
@@ -158,17 +184,24 @@ def main() -> None:
             paths = ["/api/v1/jobs", f"/api/v1/jobs/{job}", f"/api/v1/jobs/{job}/trials?limit=50", f"/api/v1/jobs/{job}/pareto"]
             lat: dict[str, list[float]] = {p: [] for p in paths}
             errors: list[str] = []
-            rss_start = rss_mb(server.pid)
+            bursts = [asyncio.run(burst(url, paths, args.clients)) for _ in range(3)]
+            rss: list[tuple[float, float]] = []
+            phases = np.random.default_rng(0).uniform(0, args.interval, args.clients)
 
             async def run_all() -> None:
-                await asyncio.gather(*(poll(url, paths[i % 4:] + paths[: i % 4], args.seconds, args.interval, lat, errors) for i in range(args.clients)))
+                stop = asyncio.Event()
+                sampler = asyncio.create_task(sample_rss(server.pid, max(args.seconds / 10, 5.0), rss, stop))
+                await asyncio.gather(*(poll(url, paths[i % 4:] + paths[: i % 4], args.seconds, args.interval, phases[i], lat, errors) for i in range(args.clients)))
+                stop.set()
+                await sampler
 
             asyncio.run(run_all())
-            rss_end = rss_mb(server.pid)
+            rss_start, rss_end = rss[0][1], rss_mb(server.pid)
             trials_done = client.get(f"/api/v1/jobs/{job}").json()["progress"]
             client.post(f"/api/v1/jobs/{job}/cancel")
 
     every = [v for xs in lat.values() for v in xs]
+    burst_p99 = [percentile(b, 99) for b in bursts]
     names = {paths[0]: "jobs list", paths[1]: "job", paths[2]: "trials (50)", paths[3]: "pareto"}
     per_path = "\n".join(
         f"| {names[p]} | {len(xs):,} | {percentile(xs, 50):.1f} ms | {percentile(xs, 99):.1f} ms |" for p, xs in lat.items()
@@ -183,11 +216,13 @@ def main() -> None:
 | what | figure |
 | --- | --- |
 | Pareto endpoint over {args.trials:,} stored trials (front of {len(front['trials'])}), median of 20 | {statistics.median(pareto_ms):.1f} ms (p99 {percentile(pareto_ms, 99):.1f} ms) |
-| {args.clients} clients polling jobs, job, trials, pareto every {args.interval:g} s for {args.seconds:g} s during a search | {len(every):,} requests, p50 {percentile(every, 50):.1f} ms, p99 {percentile(every, 99):.1f} ms, max {max(every):.1f} ms |
+| {args.clients} clients polling jobs, job, trials, pareto every {args.interval:g} s (each from a random phase) for {args.seconds:g} s during a search | {len(every):,} requests, p50 {percentile(every, 50):.1f} ms, **p99 {percentile(every, 99):.1f} ms**, max {max(every):.1f} ms |
+| worst case: all {args.clients} requests sent at the same instant (3 bursts, during the search) | slowest answer {', '.join(f'{max(b):.0f}' for b in bursts)} ms; p99 {', '.join(f'{v:.0f}' for v in burst_p99)} ms |
 | errors | {len(errors)}{' (' + '; '.join(errors[:3]) + ')' if errors else ''} |
 | trials finished by the search meanwhile | {trials_done['completed']} completed, {trials_done['failed']} failed |
 | seeding {args.trials:,} trials in one transaction | {seed_s:.1f} s |
 | service RSS before / after the polling | {rss_start:.0f} MB / {rss_end:.0f} MB |
+| service RSS over the run (s: MB) | {', '.join(f'{t:.0f}: {m:.0f}' for t, m in rss)} |
 
 | endpoint | requests | p50 | p99 |
 | --- | ---: | ---: | ---: |

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import func, select, text
 
-from api.deps import CoordinatorDep, SessionDep
+from api.deps import CacheDep, CoordinatorDep, SessionDep
 from api.security import ReadAccess
 from nas.store.models import Job, Trial
 
@@ -36,8 +36,9 @@ def ready(session: SessionDep, coordinator: CoordinatorDep) -> dict[str, Any]:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics(session: SessionDep) -> str:
-    """Prometheus text format: jobs by status, trials by state, trials waiting for or in measurement."""
+def metrics(session: SessionDep, cache: CacheDep) -> str:
+    """Prometheus text format: jobs by status, trials by state, trials waiting for or in measurement,
+    and the answer cache (its bytes are most of what the service's memory grows by under polling)."""
     lines = ["# HELP hwnas_jobs Jobs by status.", "# TYPE hwnas_jobs gauge"]
     for st, n in session.execute(select(Job.status, func.count()).group_by(Job.status)):
         lines.append(f'hwnas_jobs{{status="{st}"}} {n}')
@@ -49,6 +50,18 @@ def metrics(session: SessionDep) -> str:
         "# HELP hwnas_measurement_queue Trials dispatched and not finished (each ends in a measurement).",
         "# TYPE hwnas_measurement_queue gauge",
         f"hwnas_measurement_queue {states.get('running', 0)}",
+        "# HELP hwnas_answer_cache_bytes Bytes of rendered answers kept by the revision cache.",
+        "# TYPE hwnas_answer_cache_bytes gauge",
+        f"hwnas_answer_cache_bytes {cache.bytes}",
+        "# HELP hwnas_answer_cache_entries Answers kept by the revision cache.",
+        "# TYPE hwnas_answer_cache_entries gauge",
+        f"hwnas_answer_cache_entries {len(cache)}",
+        "# HELP hwnas_answer_cache_hits_total Polls answered from the revision cache.",
+        "# TYPE hwnas_answer_cache_hits_total counter",
+        f"hwnas_answer_cache_hits_total {cache.hits}",
+        "# HELP hwnas_answer_cache_misses_total Polls that computed their answer.",
+        "# TYPE hwnas_answer_cache_misses_total counter",
+        f"hwnas_answer_cache_misses_total {cache.misses}",
     ]
     return "\n".join(lines) + "\n"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -74,9 +73,10 @@ def _job_out_fresh(session, job: Job, cache: RevisionCache) -> JobOut:  # type: 
 _TRIALS = TypeAdapter(list[TrialOut])
 
 
-def _cached_json(cache: RevisionCache, job_id: str, revision: int | None, query: Any, render: Callable[[], bytes]) -> Response:
-    """A JSON answer rendered once per job revision (the route's response model still documents it)."""
-    return Response(cache.get(job_id, revision, query, render), media_type="application/json")
+def _json(body: bytes) -> Response:
+    """A JSON answer rendered once per job revision and kept in the cache (the route's response model
+    still documents it). A deleted job's events go with it, so its revision is None: never a stale hit."""
+    return Response(body, media_type="application/json")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobCreated, dependencies=[WriteAccess])
@@ -161,6 +161,9 @@ def list_trials(
     limit: int = Query(1000, ge=1, le=10_000),
     offset: int = Query(0, ge=0),
 ) -> Response:
+    revision, query = repo.job_revisions(session, [job_id]).get(job_id), ("trials", state, target, sort, limit, offset)
+    if (hit := cache.peek(job_id, revision, query)) is not None:
+        return _json(hit)  # type: ignore[arg-type]
     _job_or_404(session, job_id)
 
     def render() -> bytes:
@@ -169,8 +172,7 @@ def list_trials(
         )  # fmt: skip
         return _TRIALS.dump_json([TrialOut.model_validate(t) for t in trials])
 
-    revision = repo.job_revisions(session, [job_id]).get(job_id)
-    return _cached_json(cache, job_id, revision, ("trials", state, target, sort, limit, offset), render)
+    return _json(cache.get(job_id, revision, query, render))
 
 
 @router.get("/{job_id}/trials/{number}", response_model=TrialOut, dependencies=[ReadAccess])
@@ -193,14 +195,13 @@ def pareto(
     """Non-dominated completed trials for one target (maximise INT8 F1; minimise p90 latency, or maximise
     Offline throughput for a job whose objective is throughput), fastest first, with the baselines and the
     best trial under the constraint: the query's, else the job's own (its F1 floor and p90 cap)."""
+    revision, query = repo.job_revisions(session, [job_id]).get(job_id), ("pareto", target, min_f1, max_latency_ms)
+    if (hit := cache.peek(job_id, revision, query)) is not None:  # the target was checked when it was stored
+        return _json(hit)  # type: ignore[arg-type]
     job = _job_or_404(session, job_id)
     if target not in job.spec["targets"]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"target {target!r} is not one of {job.spec['targets']}")
-    revision = repo.job_revisions(session, [job_id]).get(job_id)
-    return _cached_json(
-        cache, job_id, revision, ("pareto", target, min_f1, max_latency_ms),
-        lambda: _front(session, job, target, min_f1, max_latency_ms).model_dump_json().encode(),
-    )  # fmt: skip
+    return _json(cache.get(job_id, revision, query, lambda: _front(session, job, target, min_f1, max_latency_ms).model_dump_json().encode()))
 
 
 def _front(session, job: Job, target: str, min_f1: float | None, max_latency_ms: float | None) -> ParetoOut:  # type: ignore[no-untyped-def]

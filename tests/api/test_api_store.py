@@ -192,17 +192,29 @@ class TestApiOverBothStores:
             assert err.value.status == 404
 
     def test_metrics_and_readiness(self, service) -> None:  # type: ignore[no-untyped-def]
-        text = httpx.get(f"{service['url']}/api/v1/metrics").text
-        assert 'hwnas_jobs{status="completed"} 1' in text and 'hwnas_trials{state="failed"}' in text
+        def gauge(text: str, name: str) -> float:
+            return float(next(line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")))
+
+        url = service["url"]
+        before = httpx.get(f"{url}/api/v1/metrics").text
+        assert 'hwnas_jobs{status="completed"} 1' in before and 'hwnas_trials{state="failed"}' in before
+        for _ in range(2):  # the first poll of a revision renders the answer, the second is a hit
+            httpx.get(f"{url}/api/v1/jobs/{'a' * 32}/pareto", headers={"Authorization": f"Bearer {service['read']}"}).raise_for_status()
+        after = httpx.get(f"{url}/api/v1/metrics").text
+        assert gauge(after, "hwnas_answer_cache_hits_total") >= gauge(before, "hwnas_answer_cache_hits_total") + 1
+        assert gauge(after, "hwnas_answer_cache_bytes") > 0 and gauge(after, "hwnas_answer_cache_entries") >= 1
         assert httpx.get(f"{service['url']}/api/v1/ready").json()["status"] == "ready"
 
     def test_delete_removes_rows_and_artifacts(self, service) -> None:  # type: ignore[no-untyped-def]
         art = service["settings"].artifacts_dir / ("b" * 32)
         with HwnasClient(service["url"], token=service["write"]) as c:
+            c.pareto("b" * 32)  # cached answers of the job, which must not outlive it
+            c.trials("b" * 32)
             c.delete("b" * 32)
-            with pytest.raises(ApiError) as err:
-                c.job("b" * 32)
-            assert err.value.status == 404
+            for read in (c.job, c.pareto, c.trials):
+                with pytest.raises(ApiError) as err:
+                    read("b" * 32)
+                assert err.value.status == 404, read
             assert c.job("a" * 32)["status"] == "completed", "deleting one job leaves the others"
         assert not art.exists()
 
