@@ -25,12 +25,15 @@ def _weight(value: object) -> int:
 
 class RevisionCache:
     """An LRU of computed answers keyed by (job id, job revision, query), bounded in entries and bytes
-    (a trials page of 10,000 rows renders to megabytes: the bound keeps the service's memory flat)."""
+    (a trials page of 10,000 rows renders to megabytes: the bound keeps the service's memory flat).
+    Only the newest revision of each (job, query) is kept: a running search makes a new revision with
+    every trial, and the old answers would otherwise fill the bound with what nobody asks for again."""
 
     def __init__(self, maxsize: int = 1024, max_bytes: int = 64 * 2**20) -> None:
         self.maxsize, self.max_bytes = maxsize, max_bytes
         self.bytes = 0
         self._data: OrderedDict[Hashable, object] = OrderedDict()
+        self._newest: dict[tuple[str, Hashable], int] = {}  # (job, query) -> the one revision kept for it
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -64,11 +67,22 @@ class RevisionCache:
         if _weight(value) > self.max_bytes // 4:  # too big to be worth keeping
             return value
         with self._lock:
+            kept = self._newest.get((job_id, query))
+            if kept is not None and kept > revision:  # a newer answer was stored meanwhile: it stays
+                return value
+            if kept is not None and kept < revision:  # an older revision is never asked again: drop it
+                self._drop((job_id, kept, query))
             if key not in self._data:
                 self._data[key] = value
                 self.bytes += _weight(value)
+                self._newest[(job_id, query)] = revision
             self._data.move_to_end(key)
             while len(self._data) > self.maxsize or self.bytes > self.max_bytes:
-                _, old = self._data.popitem(last=False)
-                self.bytes -= _weight(old)
+                self._drop(next(iter(self._data)))
         return value
+
+    def _drop(self, key: Hashable) -> None:
+        job_id, revision, query = key  # type: ignore[misc]
+        self.bytes -= _weight(self._data.pop(key))
+        if self._newest.get((job_id, query)) == revision:
+            del self._newest[(job_id, query)]

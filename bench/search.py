@@ -55,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--samplers", nargs="+", default=["nsga2", "tpe", "random"])
     p.add_argument("--skip-comparison", action="store_true")
+    p.add_argument("--comparison-only", action="store_true", help="keep the last main job (--data-dir's results.json) and run only the comparison, in the same store")
     p.add_argument("--supernet-max-steps", type=int, help="cap the job's own supernet training (a smoke run; the real run reuses bench.supernet's)")
     p.add_argument("--data-dir", type=Path, default=ROOT / "hwnas-data" / "bench" / "search")
     p.add_argument("--note", default="")
@@ -246,20 +247,26 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(data_dir=args.data_dir, port=free_port())
     out: dict[str, Any] = {"started": started, "teacher": str(teacher), "heldout_questions": n_held, "heldout_titles": titles}
     t0 = time.perf_counter()
+    if args.comparison_only:
+        out = json.loads((args.data_dir / "results.json").read_text())
+        args.trials = out["job"]["spec"]["budget"]["trials"]  # the report describes the main job kept
     with ServiceThread(settings) as url, httpx.Client(base_url=url, timeout=120) as c:
-        main_spec = spec(args, teacher, evalf, name=f"bench main nsga2 x{args.trials}", sampler="nsga2", seed=0, trials=args.trials, space=space, targets=args.targets)
-        key = link_supernet(args, main_spec, Path(sn_results["supernet_dir"]))
-        out["supernet_reused"] = (args.data_dir / "supernets" / key).is_symlink()
-        out["supernet_source"] = Path(sn_results["supernet_dir"]).name
-        log(f"supernet cache key {key} (reused from bench.supernet: {out['supernet_reused']})")
-        job = wait(c, c.post("/api/v1/jobs", json=main_spec).raise_for_status().json()["id"])
-        out["main_wall_s"] = time.perf_counter() - t0
-        trials = c.get(f"/api/v1/jobs/{job['id']}/trials").json()
-        fronts = {t: c.get(f"/api/v1/jobs/{job['id']}/pareto", params={"target": t}).json() for t in args.targets}
-        out["job"], out["trials"], out["front"], out["fronts"] = job, trials, fronts["native"], fronts
-        out["data_dir"] = str(args.data_dir)
+        if not args.comparison_only:
+            main_spec = spec(args, teacher, evalf, name=f"bench main nsga2 x{args.trials}", sampler="nsga2", seed=0, trials=args.trials, space=space, targets=args.targets)
+            key = link_supernet(args, main_spec, Path(sn_results["supernet_dir"]))
+            out["supernet_reused"] = (args.data_dir / "supernets" / key).is_symlink()
+            out["supernet_source"] = Path(sn_results["supernet_dir"]).name
+            log(f"supernet cache key {key} (reused from bench.supernet: {out['supernet_reused']})")
+            job = wait(c, c.post("/api/v1/jobs", json=main_spec).raise_for_status().json()["id"])
+            out["main_wall_s"] = time.perf_counter() - t0
+            trials = c.get(f"/api/v1/jobs/{job['id']}/trials").json()
+            fronts = {t: c.get(f"/api/v1/jobs/{job['id']}/pareto", params={"target": t}).json() for t in args.targets}
+            out["job"], out["trials"], out["front"], out["fronts"] = job, trials, fronts["native"], fronts
+            out["data_dir"] = str(args.data_dir)
+        job = out["job"]
         comparison: dict[str, list[float]] = {}
         if not args.skip_comparison:
+            t1 = time.perf_counter()
             ref = next(meas(b)["p90_ms"] for b in job["baselines"] if b["precision"] == "fp32")
             for sampler in args.samplers:
                 for seed in range(args.seeds):
@@ -270,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                     pts = [(t["f1"], meas(t)["p90_ms"]) for t in ts]
                     comparison.setdefault(sampler, []).append(hypervolume(pts, ref))
                     log(f"{sampler} seed {seed}: hypervolume {comparison[sampler][-1]:.1f}")
+            out["comparison_wall_s"] = time.perf_counter() - t1
         out["comparison"] = comparison
     (args.data_dir / "results.json").write_text(json.dumps(out, indent=2, default=str))
     report(args, out, teacher)
@@ -353,7 +361,9 @@ def report(args: argparse.Namespace, out: dict[str, Any], teacher: Path) -> None
                   "| model | F1 | EM |", "| --- | ---: | ---: |"]
         lines += [f"| {k} | {v['f1']:.1f} | {v['exact_match']:.1f} |" for k, v in xq.items()]
     if out["comparison"]:
-        lines += ["", f"Sampler comparison at {args.comparison_trials} trials (hypervolume of F1 up / p90 down, reference F1 0 and the teacher FP32 p90; higher is better):", "",
+        lines += ["", f"Sampler comparison at {args.comparison_trials} trials per job, the first {out['job']['spec'].get('anchor_trials', 4)} the anchors every job shares "
+                  f"({out.get('comparison_wall_s', float('nan')) / 60:.1f} min; subnets already measured in this store are reused): "
+                  "hypervolume of F1 up / p90 down, reference F1 0 and the teacher FP32 p90; higher is better.", "",
                   "| sampler | seeds | hypervolume per seed | median |", "| --- | ---: | --- | ---: |"]
         for sampler, hv in out["comparison"].items():
             lines.append(f"| {sampler} | {len(hv)} | {', '.join(f'{v:.1f}' for v in hv)} | {statistics.median(hv):.1f} |")

@@ -21,13 +21,24 @@ def test_computes_once_per_revision_and_again_after_a_write() -> None:
     assert len(calls) == 5
 
 
+def test_keeps_only_the_newest_revision_of_each_query() -> None:
+    cache = RevisionCache()
+    for rev in range(100):  # a search writing trial after trial while a client polls
+        for query in ("pareto", "trials"):
+            cache.get("j", rev, query, lambda: b"p" * 50)
+    assert len(cache) == 2 and cache.bytes == 100
+    assert cache.peek("j", 99, "pareto") == b"p" * 50 and cache.peek("j", 98, "pareto") is None
+    assert cache.get("j", 50, "pareto", lambda: b"late") == b"late"  # a poll that read an older revision
+    assert cache.peek("j", 99, "pareto") == b"p" * 50 and len(cache) == 2  # is answered, but not kept
+
+
 def test_bounded_by_entries_and_bytes() -> None:
     cache = RevisionCache(maxsize=3, max_bytes=1000)
-    for rev in range(10):
-        cache.get("j", rev, "q", lambda: b"y" * 100)
+    for q in range(10):
+        cache.get("j", 1, q, lambda: b"y" * 100)
     assert len(cache._data) == 3 and cache.bytes == 300
-    for rev in range(10):
-        cache.get("k", rev, "q", lambda: b"z" * 240)  # 4 would exceed 1000 bytes
+    for q in range(10):
+        cache.get("k", 1, q, lambda: b"z" * 240)  # 4 would exceed 1000 bytes
     assert cache.bytes <= 1000 and len(cache._data) <= 3
     big = cache.get("k", 99, "q", lambda: b"w" * 600)  # over a quarter of the budget: served, not kept
     assert big == b"w" * 600 and ("k", 99, "q") not in cache._data
