@@ -103,8 +103,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=ROOT / "hwnas-data" / "bench" / "supernet")
     p.add_argument("--output", type=Path, help="markdown file to update (default: BENCHMARKS.md; none with --quick)")
     p.add_argument("--note", default="", help="a line added to the report (e.g. why a configuration is reduced)")
-    p.add_argument("--stage", choices=("all", "standalone"), default="all",
-                   help="standalone: only the standalone distillation of the ranking subnets (needs no supernet)")
+    p.add_argument("--stage", choices=("all", "standalone", "supernet"), default="all",
+                   help="standalone: only the standalone distillation of the ranking subnets (needs no supernet); "
+                   "supernet: stop after the teacher and the supernet (what bench.search needs), no report")
     p.add_argument("--quick", action="store_true", help="smoke test: tiny data, a few steps (not a measurement)")
     args = p.parse_args(argv)
     if args.quick:
@@ -542,6 +543,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         supernet_dir, sn = supernet_stage(args, teacher_dir, train_file)
     print(f"[supernet] {json.dumps(sn)}", flush=True)
+    if args.stage == "supernet":
+        (args.out / "results.json").write_text(json.dumps({
+            "teacher_dir": str(teacher_dir), "teacher": teacher_metrics, "supernet_dir": str(supernet_dir), "supernet": sn,
+            "settings": {"space": args.space}, "stage": "supernet", "command": command,
+        }, indent=2, default=str))  # fmt: skip
+        return 0
     rank = rank_stage(args, teacher_dir, supernet_dir, train_file)
     print(f"[rank] tau {rank['kendall_tau']:.3f}", flush=True)
     xq = None if args.skip_xquad else xquad_stage(args, teacher_dir, supernet_dir)
