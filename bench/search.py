@@ -11,10 +11,13 @@ jobs over HTTP, as a user would:
    supernet never saw (``--validation-split``, the same seeded split): hyper-parameters and
    architectures are chosen on training data only. XQuAD-en is used once, afterwards, to report
    the F1 of the chosen model and of the teacher (never to choose anything).
-2. Sampler comparison: ``nsga2``, ``tpe``, ``random`` x seeds at equal trials; hypervolume of each
-   front (maximise F1, minimise p90; reference point F1 0 and the teacher FP32 p90). Subnets
-   another job already evaluated on this machine are reused from the store (dedupe across jobs),
-   so the comparison costs only the subnets that are new.
+2. Sampler comparison with real jobs (unless ``--skip-comparison``): ``nsga2``, ``tpe``, ``random`` x
+   seeds at equal trials; hypervolume of each front (maximise F1, minimise p90; reference point
+   F1 0 and the teacher FP32 p90). Subnets another job already evaluated on this machine are
+   reused from the store (dedupe across jobs), so the comparison costs only the subnets that are
+   new; ``--comparison-only`` runs it later against the kept main job. At the dozen trials that
+   fit a session every sampler is still in its random start-up; ``bench.samplers`` compares them
+   at the main job's budget on a surrogate built from this run's measurements.
 3. Overheads from the store: coordinator time per trial as a share of trial wall time (trial wall
    time minus the build and measurement tasks' own time), and the latency predictor's mean
    absolute percentage error on predictions made before each measurement.
