@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/hwnas demo
 
 test: $(STAMP)
-	$(PY) -m pytest -ra
+	$(PY) -m pytest -ra --durations=20
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -ra -m "not slow"
