@@ -40,13 +40,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data" / "squad"
+from bench import DATA, ROOT
 SECTION = "supernet"
 
 DEFAULT_SPACE = {

@@ -44,13 +44,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data" / "squad"
+from bench import DATA, ROOT
 SECTION = "teacher"
 REFERENCE = {"f1": 49.9, "exact_match": 35.8, "what": "MiniLM fine-tuned 2 epochs, batch 32, seq 256 on the train slice"}
 
