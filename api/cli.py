@@ -18,7 +18,9 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from nas.config import Settings
 
     overrides: dict[str, Any] = {}
-    for key in ("db", "ray_address", "host", "port", "data_dir"):
+    if os.environ.get("HWNAS_SETTINGS_JSON"):  # a coordinator started by `hwnas serve`: the API's own settings
+        return Settings.model_validate_json(os.environ["HWNAS_SETTINGS_JSON"])
+    for key in ("db", "ray_address", "host", "port", "data_dir", "coordinator"):
         value = getattr(args, key, None)
         if value is not None:
             overrides["db_url" if key == "db" else key] = value
@@ -46,11 +48,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     console.print(f"hwnas API on http://{settings.host}:{settings.port}  (database {settings.resolved_db_url()})")
-    if settings.ray_address:
+    if settings.coordinator == "external":
+        console.print("coordinator: external (run `hwnas coordinator` with the same --db and --data-dir)")
+    elif settings.ray_address:
         console.print(f"using the Ray cluster at {settings.ray_address}: trials run on its `hwnas worker` nodes")
     else:
-        console.print("starting an in-process Ray node that serves every target (--ray-address joins a cluster)")
+        console.print("starting a local Ray node that serves every target (--ray-address joins a cluster)")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level)
+    return 0
+
+
+def cmd_coordinator(args: argparse.Namespace) -> int:
+    """The coordinator alone: polls the store for jobs and cancels, runs them on Ray, until SIGTERM/SIGINT.
+    Stopping leaves running jobs "running"; the next coordinator resumes them."""
+    import signal
+    import threading
+
+    from nas.coordinator import Coordinator
+    from nas.store.db import make_engine, session_factory, upgrade
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_db_url()
+    upgrade(url)
+    engine = make_engine(url)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    coordinator = Coordinator(settings, session_factory(engine))
+    coordinator.start()  # joins or starts Ray in this (main) thread
+    console.print(f"hwnas coordinator (pid {os.getpid()}) on {url}")
+    while not stop.wait(1.0):
+        pass
+    coordinator.stop()
+    engine.dispose()
     return 0
 
 
@@ -143,7 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="uvicorn's log level; info logs every request",
     )  # fmt: skip
     serve.add_argument("--data-dir", type=Path)
+    serve.add_argument(
+        "--coordinator", choices=("process", "thread", "external"),
+        help="run the coordinator as a child process (default), a thread of the API, or not at all (external)",
+    )  # fmt: skip
     serve.set_defaults(func=cmd_serve)
+
+    coord = sub.add_parser("coordinator", help="run the coordinator alone (beside `hwnas serve --coordinator external`)")
+    coord.add_argument("--db", help="SQLAlchemy URL (default: SQLite under the data directory)")
+    coord.add_argument("--ray-address", help="existing Ray cluster (default: start one in-process)")
+    coord.add_argument("--data-dir", type=Path)
+    coord.set_defaults(func=cmd_coordinator)
 
     demo = sub.add_parser("demo", help="start the service, run a small search on MiniLM, download the best INT8 model")
     demo.add_argument("--train-file", help="SQuAD v1.1 JSON (default: a generated synthetic set)")

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.cache import RevisionCache
 from nas.config import Settings
-from nas.coordinator import Coordinator
+from api.coordination import CoordinatorLink
 
 
 async def _session(request: Request) -> AsyncIterator[Session]:
@@ -34,11 +34,11 @@ async def _cache(request: Request) -> RevisionCache:
     return request.app.state.cache
 
 
-async def _coordinator(request: Request) -> Coordinator:
+async def _coordinator(request: Request) -> CoordinatorLink:
     return request.app.state.coordinator
 
 
 SessionDep = Annotated[Session, Depends(_session)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
-CoordinatorDep = Annotated[Coordinator, Depends(_coordinator)]
+CoordinatorDep = Annotated[CoordinatorLink, Depends(_coordinator)]
 CacheDep = Annotated[RevisionCache, Depends(_cache)]

@@ -9,6 +9,7 @@ from typing import AsyncIterator
 from fastapi import FastAPI
 
 from api.cache import RevisionCache
+from api.coordination import CoordinatorLink, CoordinatorProcess
 from api.security import BodySizeLimit
 from nas.config import Settings
 
@@ -35,12 +36,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "with `hwnas token create`)",
                 settings.host,
             )
-        app.state.coordinator = Coordinator(settings, app.state.sessions)
-        app.state.coordinator.start()
+        coordinator, child = None, None
+        if settings.coordinator == "thread":
+            coordinator = Coordinator(settings, app.state.sessions)
+            coordinator.start()
+        elif settings.coordinator == "process":
+            child = CoordinatorProcess(settings)
+            await child.start()
+        app.state.coordinator = CoordinatorLink(settings, coordinator)
+        app.state.coordinator_process = child
         try:
             yield
         finally:
-            app.state.coordinator.stop()
+            if coordinator is not None:
+                coordinator.stop()
+            if child is not None:
+                await child.stop()
             engine.dispose()
 
     from api.routes import dashboard, events, health, jobs, targets

@@ -76,6 +76,7 @@ class JobOut(_FromORM):
     stage: str
     error: str | None
     synthetic_data: bool
+    cancel_requested: bool = False
     study_name: str
     created_at: datetime
     started_at: datetime | None

@@ -1,4 +1,5 @@
-"""Run the service in a background thread of this process (the demo and the end-to-end tests use it)."""
+"""Run the service in a background thread of this process, its coordinator a thread too unless the
+settings name another mode (the demo and the end-to-end tests use it)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ class ServiceThread:
     """``with ServiceThread(settings) as url:`` starts uvicorn, waits until it serves, stops it on exit."""
 
     def __init__(self, settings: Settings, *, startup_timeout: float = 120.0) -> None:
+        if "coordinator" not in settings.model_fields_set:  # in this process unless the caller says otherwise
+            settings = settings.model_copy(update={"coordinator": "thread"})
         self.settings = settings
         self.port = settings.port or free_port(settings.host)
         self.url = f"http://{settings.host}:{self.port}"
@@ -34,7 +37,8 @@ class ServiceThread:
     def __enter__(self) -> str:
         from nas.coordinator import connect_ray
 
-        connect_ray(self.settings)  # in this (main) thread, not in the server's
+        if self.settings.coordinator == "thread":
+            connect_ray(self.settings)  # in this (main) thread, not in the server's
         self.thread.start()
         deadline = time.monotonic() + self.startup_timeout
         while not self.server.started:

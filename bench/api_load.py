@@ -70,7 +70,7 @@ def percentile(xs: list[float], q: float) -> float:
 @contextlib.contextmanager
 def served(settings: Settings, log_file: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     """``hwnas serve`` in its own process (as deployed), until it answers /health; stopped on exit."""
-    env = {**os.environ, "HWNAS_DATA_DIR": str(settings.data_dir), "HWNAS_PORT": str(settings.port)}
+    env = {**os.environ, "HWNAS_DATA_DIR": str(settings.data_dir), "HWNAS_PORT": str(settings.port), "HWNAS_COORDINATOR": settings.coordinator}
     url = f"http://127.0.0.1:{settings.port}"
     with open(log_file, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--log-level", "warning"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -97,9 +97,13 @@ def served(settings: Settings, log_file: Path) -> Iterator[tuple[str, subprocess
 
 
 def rss_mb(pid: int) -> float:
+    """The service's RSS: the API process plus its coordinator child when it has one (Ray's own
+    processes, which the coordinator starts, are not counted in either mode)."""
     import psutil
 
-    return psutil.Process(pid).memory_info().rss / 2**20
+    api = psutil.Process(pid)
+    procs = [api] + [c for c in api.children() if "coordinator" in " ".join(c.cmdline())]
+    return sum(p.memory_info().rss for p in procs) / 2**20
 
 
 async def poll(
@@ -146,17 +150,10 @@ async def sample_rss(pid: int, every: float, out: list[tuple[float, float]], sto
             await asyncio.wait_for(stop.wait(), every)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--clients", type=int, default=50)
-    ap.add_argument("--seconds", type=float, default=60)
-    ap.add_argument("--interval", type=float, default=1.0, help="seconds between one client's requests")
-    ap.add_argument("--trials", type=int, default=10_000)
-    args = ap.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
+def run(args: argparse.Namespace, mode: str) -> dict:
+    """One service (coordinator ``mode``), one search, the clients: this mode's figures."""
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp) / "data", port=free_port())
+        settings = Settings(data_dir=Path(tmp) / "data", port=free_port(), coordinator=mode)
         upgrade(settings.resolved_db_url())
         t0 = time.perf_counter()
         big = seed_big_job(settings.resolved_db_url(), args.trials)
@@ -196,38 +193,62 @@ def main() -> None:
                 await sampler
 
             asyncio.run(run_all())
-            rss_start, rss_end = rss[0][1], rss_mb(server.pid)
+            rss_end = rss_mb(server.pid)
             trials_done = client.get(f"/api/v1/jobs/{job}").json()["progress"]
             client.post(f"/api/v1/jobs/{job}/cancel")
-
-    every = [v for xs in lat.values() for v in xs]
-    burst_p99 = [percentile(b, 99) for b in bursts]
     names = {paths[0]: "jobs list", paths[1]: "job", paths[2]: "trials (50)", paths[3]: "pareto"}
-    per_path = "\n".join(
-        f"| {names[p]} | {len(xs):,} | {percentile(xs, 50):.1f} ms | {percentile(xs, 99):.1f} ms |" for p, xs in lat.items()
-    )
-    cmd = f".venv/bin/python -m bench.api_load --clients {args.clients} --seconds {args.seconds:g} --interval {args.interval:g} --trials {args.trials}"
-    soak = args.seconds > 120  # a soak run keeps its own section: the short run's figures stay beside it
-    title = "API soak (issue: memory stays flat, no errors)" if soak else "API under load"
-    body = f"""### {title}
+    return {
+        "mode": mode, "pareto_ms": pareto_ms, "front": len(front["trials"]), "seed_s": seed_s, "bursts": bursts,
+        "lat": {names[p]: xs for p, xs in lat.items()}, "errors": errors, "rss": rss, "rss_end": rss_end, "progress": trials_done,
+    }
 
-`{cmd}`: the service (`hwnas serve`, API and coordinator, SQLite store) runs in its own process, as deployed; the clients (asyncio + httpx) in the bench process; the search's Ray tasks beside them; all on the same 2 cores.
+
+MODES = {"process": "coordinator in its own process (the default)", "thread": "coordinator as a thread of the API process (before)"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--interval", type=float, default=1.0, help="seconds between one client's requests")
+    ap.add_argument("--trials", type=int, default=10_000)
+    ap.add_argument("--coordinator", nargs="+", default=["process", "thread"], choices=list(MODES), help="service modes, measured one after the other")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    runs = [run(args, mode) for mode in args.coordinator]
+
+    rows = []
+    for r in runs:
+        every = [v for xs in r["lat"].values() for v in xs]
+        rss = r["rss"]
+        rows.append(
+            f"""#### {MODES[r['mode']]}
 
 | what | figure |
 | --- | --- |
-| Pareto endpoint over {args.trials:,} stored trials (front of {len(front['trials'])}), median of 20 | {statistics.median(pareto_ms):.1f} ms (p99 {percentile(pareto_ms, 99):.1f} ms) |
+| Pareto endpoint over {args.trials:,} stored trials (front of {r['front']}), median of 20 | {statistics.median(r['pareto_ms']):.1f} ms (p99 {percentile(r['pareto_ms'], 99):.1f} ms) |
 | {args.clients} clients polling jobs, job, trials, pareto every {args.interval:g} s (each from a random phase) for {args.seconds:g} s during a search | {len(every):,} requests, p50 {percentile(every, 50):.1f} ms, **p99 {percentile(every, 99):.1f} ms**, max {max(every):.1f} ms |
-| worst case: all {args.clients} requests sent at the same instant (3 bursts, during the search) | slowest answer {', '.join(f'{max(b):.0f}' for b in bursts)} ms; p99 {', '.join(f'{v:.0f}' for v in burst_p99)} ms |
-| errors | {len(errors)}{' (' + '; '.join(errors[:3]) + ')' if errors else ''} |
-| trials finished by the search meanwhile | {trials_done['completed']} completed, {trials_done['failed']} failed |
-| seeding {args.trials:,} trials in one transaction | {seed_s:.1f} s |
-| service RSS before / after the polling | {rss_start:.0f} MB / {rss_end:.0f} MB |
+| worst case: all {args.clients} requests sent at the same instant (3 bursts, during the search) | slowest answer {', '.join(f'{max(b):.0f}' for b in r['bursts'])} ms; p99 {', '.join(f'{percentile(b, 99):.0f}' for b in r['bursts'])} ms |
+| errors | {len(r['errors'])}{' (' + '; '.join(r['errors'][:3]) + ')' if r['errors'] else ''} |
+| trials finished by the search meanwhile | {r['progress']['completed']} completed, {r['progress']['failed']} failed |
+| seeding {args.trials:,} trials in one transaction | {r['seed_s']:.1f} s |
+| service RSS (API + coordinator processes) before / after the polling | {rss[0][1]:.0f} MB / {r['rss_end']:.0f} MB |
 | service RSS over the run (s: MB) | {', '.join(f'{t:.0f}: {m:.0f}' for t, m in rss)} |
 
 | endpoint | requests | p50 | p99 |
 | --- | ---: | ---: | ---: |
-{per_path}
 """
+            + "\n".join(f"| {name} | {len(xs):,} | {percentile(xs, 50):.1f} ms | {percentile(xs, 99):.1f} ms |" for name, xs in r["lat"].items())
+            + "\n"
+        )
+    cmd = f".venv/bin/python -m bench.api_load --clients {args.clients} --seconds {args.seconds:g} --interval {args.interval:g} --trials {args.trials} --coordinator {' '.join(args.coordinator)}"
+    soak = args.seconds > 120  # a soak run keeps its own section: the short run's figures stay beside it
+    title = "API soak (issue: memory stays flat, no errors)" if soak else "API under load"
+    body = f"""### {title}
+
+`{cmd}`: the service (`hwnas serve`, SQLite store) runs in its own process, as deployed, its coordinator in a child process or a thread of it; the clients (asyncio + httpx) in the bench process; the search's Ray tasks beside them; all on the same 2 cores. One run per mode, one after the other.
+
+""" + "\n".join(rows)
     replace_section(ROOT / "BENCHMARKS.md", "api-soak" if soak else "api", body)
     print(body)
 

@@ -21,6 +21,13 @@ class Settings(BaseSettings):
     ray_num_cpus: int | None = Field(default=None, description="CPUs of the in-process Ray (default: all)")
     host: str = "127.0.0.1"
     port: int = 8000
+    coordinator: str = Field(
+        default="process",
+        pattern="^(process|thread|external)$",
+        description="where `hwnas serve` runs the coordinator: its own child process (so the API never waits on "
+        "the search's Python work), a thread of the API process, or external (`hwnas coordinator` run apart)",
+    )
+    coordinator_poll_s: float = Field(default=0.5, gt=0, le=60, description="how often the coordinator looks for new jobs and cancels")
     max_concurrent_trials: int = Field(default=1, ge=1, description="trials in flight per job")
     trial_max_retries: int = Field(default=1, ge=0, description="Ray retries of a trial whose worker died")
     auth: str = Field(

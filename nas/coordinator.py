@@ -1,9 +1,13 @@
 """The coordinator: turns a stored job into teacher -> baselines -> Optuna search, trials as Ray tasks.
 
-One thread per job drives its stages; the API thread only reads the store. State lives in
-the database (our tables plus Optuna's), so a restarted coordinator resumes a running job:
-completed trials are kept, trials that were in flight are failed with a reason and the
-budget is spent on new ones.
+One thread per job drives its stages. The API talks to it only through the store: it inserts
+queued jobs and flags cancels, and a watch thread here picks both up (``poll_s``) and writes a
+heartbeat with the live Ray nodes, which the API serves as readiness and ``/workers``. So the
+coordinator can run in its own process (``hwnas serve`` starts it so; ``hwnas coordinator`` runs it
+alone) and its Python work (Optuna's samplers and RDB storage, the Ray driver) never holds the
+API's GIL. State lives in the database (our tables plus Optuna's), so a restarted coordinator
+resumes a running job: completed trials are kept, trials that were in flight are failed with a
+reason and the budget is spent on new ones.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import traceback
@@ -35,6 +40,8 @@ from nas.types import SubnetConfig, TrialRequest, TrialResult
 
 log = logging.getLogger(__name__)
 DB_OUTAGES_PER_JOB = 3  # database outages a job rides out (waiting up to 5 min each) before it fails
+BEAT_S = 2.0  # seconds between heartbeats; the API calls the coordinator gone after HEARTBEAT_STALE_S
+HEARTBEAT_STALE_S = 15.0
 
 
 def _file_digest(path: str) -> str:
@@ -130,6 +137,9 @@ class Coordinator:
         self._synthetic: dict[str, bool] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._started_at = utcnow()
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -141,6 +151,44 @@ class Coordinator:
             pending = [j.id for j in repo.list_jobs(s, limit=10_000) if j.status in ("queued", "running")]
         for job_id in pending:
             self.submit(job_id)
+        self._beat()
+        self._watcher = threading.Thread(target=self._watch, name="coordinator-watch", daemon=True)
+        self._watcher.start()
+
+    def wake(self) -> None:
+        """Poll the store now rather than at the next tick (the in-process API calls it after a write)."""
+        self._wake.set()
+
+    def _watch(self) -> None:
+        """Start queued jobs, pass cancel requests on, beat; a database outage only delays this."""
+        last_beat = time.monotonic()
+        while not self._stopping.is_set():
+            self._wake.wait(self.settings.coordinator_poll_s)
+            self._wake.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                self.poll()
+                if time.monotonic() - last_beat >= BEAT_S:
+                    self._beat()
+                    last_beat = time.monotonic()
+            except DBAPIError as exc:
+                log.warning("coordinator poll: database unavailable (%s)", str(exc).splitlines()[0])
+            except Exception:  # the watch thread must outlive any one bad poll
+                log.exception("coordinator poll failed")
+
+    def poll(self) -> None:
+        with self.sessions() as s:
+            queued, cancels = repo.jobs_to_coordinate(s)
+        for job_id in cancels:
+            self.cancel(job_id)
+        for job_id in queued:
+            if job_id not in cancels:
+                self.submit(job_id)
+
+    def _beat(self) -> None:
+        with self.sessions.begin() as s:
+            repo.beat(s, host=socket.gethostname(), pid=os.getpid(), started_at=self._started_at, nodes=self.nodes())
 
     def _optuna_engine_kwargs(self) -> dict[str, Any]:
         if self.settings.resolved_db_url().startswith("sqlite"):
@@ -149,6 +197,7 @@ class Coordinator:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
+        self._wake.set()
         for ev in self._cancel.values():
             ev.set()
         for t in list(self._threads.values()):
@@ -236,7 +285,12 @@ class Coordinator:
                 spec = with_local_data_files(JobSpec.model_validate(job.spec), self.settings)
                 self._synthetic[job_id] = job.synthetic_data  # fixed for the job: read once, not per trial
                 first_start = job.started_at is None
-            self._update(job_id, status="running", **({"started_at": utcnow()} if first_start else {}))
+                cancel_requested = job.cancel_requested
+            if cancel_requested:  # asked while no coordinator ran this job
+                raise JobCancelled(job_id)
+            with self.sessions.begin() as s:
+                if not repo.claim_job(s, job_id, first_start=first_start):
+                    return  # cancelled (or deleted) before it started
             teacher_dir = self._teacher(job_id, spec)
             self._baselines(job_id, spec, teacher_dir)
             supernet_dir = self._supernet(job_id, spec, teacher_dir)

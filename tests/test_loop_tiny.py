@@ -196,6 +196,7 @@ def test_cancel_stops_a_running_search(service, tiny_qa_model, squad_files) -> N
         time.sleep(0.5)
     r = client.post(f"/api/v1/jobs/{job_id}/cancel")
     assert r.status_code == 200
+    assert r.json()["cancel_requested"] is True or r.json()["status"] == "cancelled"  # flagged for the coordinator
     job = wait_for_job(client, job_id, timeout=60)
     assert job["status"] == "cancelled"
     trials = client.get(f"/api/v1/jobs/{job_id}/trials").json()

@@ -23,16 +23,16 @@ def health() -> dict[str, str]:
 
 @router.get("/ready")
 def ready(session: SessionDep, coordinator: CoordinatorDep) -> dict[str, Any]:
-    """The database answers and the coordinator is connected to Ray: 503 otherwise."""
-    import ray
-
+    """The database answers and the coordinator has reported within 15 s (it beats every 2 s with the
+    live Ray nodes): 503 otherwise, with the reason."""
     try:
         session.execute(text("SELECT 1"))
     except Exception as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"database unavailable: {exc}") from exc
-    if not ray.is_initialized():
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "not connected to Ray")
-    return {"status": "ready", "ray_nodes": len(coordinator.nodes())}
+    live, why, nodes = coordinator.status(session)
+    if live is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"coordinator not running: {why}")
+    return {"status": "ready", "ray_nodes": len(nodes), "coordinator": live}
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
@@ -67,6 +67,10 @@ def metrics(session: SessionDep, cache: CacheDep) -> str:
 
 
 @router.get("/workers", dependencies=[ReadAccess])
-def workers(coordinator: CoordinatorDep) -> list[dict[str, Any]]:
-    """Live Ray nodes and the hardware targets each serves."""
-    return coordinator.nodes()
+def workers(session: SessionDep, coordinator: CoordinatorDep) -> list[dict[str, Any]]:
+    """Live Ray nodes and the hardware targets each serves, as the coordinator last reported them
+    (503 when it has not reported within 15 s)."""
+    live, why, nodes = coordinator.status(session)
+    if live is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"coordinator not running: {why}")
+    return nodes

@@ -91,7 +91,7 @@ def create_job(spec: JobSpec, request: Request, session: SessionDep, settings: S
     job_id = uuid.uuid4().hex
     with session.begin():
         repo.create_job(session, job_id=job_id, spec=spec.model_dump(mode="json"), synthetic=synthetic)
-    coordinator.submit(job_id)
+    coordinator.wake()  # the coordinator picks queued jobs up from the store
     return JobCreated(id=job_id, status="queued", url=str(request.url_for("get_job", job_id=job_id)))
 
 
@@ -118,10 +118,11 @@ def cancel_job(job_id: str, session: SessionDep, coordinator: CoordinatorDep, ca
     job = _job_or_404(session, job_id)
     if job.status in repo.TERMINAL:
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is already {job.status}")
-    coordinator.cancel(job_id)
-    if not coordinator.is_running(job_id):
-        repo.update_job(session, job_id, status="cancelled", finished_at=utcnow())
-        session.commit()
+    outcome = repo.cancel_job(session, job_id)  # queued: cancelled now; running: flagged for the coordinator
+    session.commit()
+    if outcome in repo.TERMINAL and outcome != "cancelled":
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is already {outcome}")
+    coordinator.wake()
     session.expire_all()
     return _job_out_fresh(session, _job_or_404(session, job_id), cache)
 
@@ -130,7 +131,7 @@ def cancel_job(job_id: str, session: SessionDep, coordinator: CoordinatorDep, ca
 def delete_job(job_id: str, session: SessionDep, settings: SettingsDep, coordinator: CoordinatorDep) -> Response:
     """Delete a finished job: its rows, its Optuna study and its artifacts. A live job must be cancelled first."""
     job = _job_or_404(session, job_id)
-    if job.status not in repo.TERMINAL or coordinator.is_running(job_id):
+    if job.status not in repo.TERMINAL:  # the coordinator writes a terminal status last, when it is done with the job
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is {job.status}: cancel it before deleting")
     study_name = job.study_name
     session.delete(job)

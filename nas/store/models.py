@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, false, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -32,6 +32,7 @@ class Job(Base):
     spec: Mapped[dict[str, Any]]
     study_name: Mapped[str] = mapped_column(String(64))
     synthetic_data: Mapped[bool] = mapped_column(default=False)
+    cancel_requested: Mapped[bool] = mapped_column(default=False, server_default=false())  # set by the API, acted on by the coordinator
     teacher_dir: Mapped[str | None] = mapped_column(Text)
     teacher_metrics: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
@@ -163,3 +164,17 @@ class Artifact(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CoordinatorBeat(Base):
+    """The coordinator's heartbeat (one row): the API process, which runs no Ray driver, answers
+    readiness and ``/workers`` from it."""
+
+    __tablename__ = "hwnas_coordinator"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    started_at: Mapped[datetime]
+    beat_at: Mapped[datetime]
+    nodes: Mapped[list[Any]]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from nas.store.models import Artifact, Baseline, Event, Job, Measurement, Trial, utcnow
+from nas.store.models import Artifact, Baseline, CoordinatorBeat, Event, Job, Measurement, Trial, utcnow
 from nas.types import TrialResult
 
 TERMINAL = ("completed", "failed", "cancelled")
@@ -62,6 +62,56 @@ def update_job(session: Session, job_id: str, **fields: Any) -> Job:
         setattr(job, key, value)
     add_event(session, job_id, "job", {k: v for k, v in fields.items() if k in ("status", "stage", "error")})
     return job
+
+
+def _set_if(session: Session, job_id: str, statuses: Sequence[str], **fields: Any) -> bool:
+    """Update a job only while its status is one of ``statuses``, atomically (API and coordinator
+    are separate processes); with its event when it happened."""
+    done = session.execute(update(Job).where(Job.id == job_id, Job.status.in_(list(statuses))).values(**fields)).rowcount
+    if done:
+        add_event(session, job_id, "job", {k: v for k, v in fields.items() if k in ("status", "stage", "error", "cancel_requested")})
+    return bool(done)
+
+
+def cancel_job(session: Session, job_id: str) -> str:
+    """The API's cancel: a queued job is cancelled at once; a running one is flagged for the
+    coordinator, which stops dispatching and ends its trials. Returns "cancelled", "requested" or
+    the terminal status the job already had."""
+    if _set_if(session, job_id, ("queued",), status="cancelled", stage="done", finished_at=utcnow()):
+        return "cancelled"
+    if _set_if(session, job_id, ("running",), cancel_requested=True):
+        return "requested"
+    job = session.get(Job, job_id)
+    return job.status if job is not None else "missing"
+
+
+def claim_job(session: Session, job_id: str, *, first_start: bool) -> bool:
+    """The coordinator takes a queued (or resumes a running) job; False when it was cancelled or
+    deleted meanwhile."""
+    fields: dict[str, Any] = {"status": "running"}
+    if first_start:
+        fields["started_at"] = utcnow()
+    return _set_if(session, job_id, ("queued", "running"), **fields)
+
+
+def jobs_to_coordinate(session: Session) -> tuple[list[str], list[str]]:
+    """(queued job ids oldest first, live job ids whose cancel was requested): what the
+    coordinator's poll acts on."""
+    queued = session.scalars(select(Job.id).where(Job.status == "queued").order_by(Job.created_at)).all()
+    cancel = session.scalars(select(Job.id).where(Job.status.in_(("queued", "running")), Job.cancel_requested.is_(True))).all()
+    return list(queued), list(cancel)
+
+
+def beat(session: Session, *, host: str, pid: int, started_at: Any, nodes: list[dict[str, Any]]) -> None:
+    row = session.get(CoordinatorBeat, 1)
+    if row is None:
+        session.add(CoordinatorBeat(id=1, host=host, pid=pid, started_at=started_at, beat_at=utcnow(), nodes=nodes))
+        return
+    row.host, row.pid, row.started_at, row.beat_at, row.nodes = host, pid, started_at, utcnow(), nodes
+
+
+def coordinator_beat(session: Session) -> CoordinatorBeat | None:
+    return session.get(CoordinatorBeat, 1)
 
 
 def trials_of(session: Session, job_id: str, *, state: str | None = None) -> Sequence[Trial]:

@@ -179,7 +179,7 @@ class LocalCluster:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}/api/v1/ready", timeout=2).status_code == 200:  # its coordinator has joined Ray
                     return self.url
             except httpx.HTTPError:
                 pass

@@ -135,3 +135,43 @@ def test_a_hanging_trial_is_failed_after_its_timeout_and_the_job_finishes(tmp_pa
     assert [t["state"] for t in trials] == ["failed"]
     assert "trial_timeout_s = 3 s" in trials[0]["error"] and "building" in trials[0]["error"]
     assert not _build_workers()  # its task was cancelled, not left running
+
+
+@pytest.mark.slow
+def test_serve_restarts_its_killed_coordinator_process_and_the_job_finishes(tmp_path, tiny_qa_model, squad_files) -> None:  # type: ignore[no-untyped-def]
+    """`hwnas serve` runs the coordinator as a child process: the API keeps answering while it is
+    dead, readiness says so, serve restarts it and the job resumes from the store."""
+    data, port, log = tmp_path / "data", free_port(), tmp_path / "serve.log"
+    url = f"http://127.0.0.1:{port}"
+    spec = tiny_spec(tiny_qa_model, *squad_files, name="coordinator process kill", budget={"trials": 3})
+    proc = _serve(data, port, log)
+    try:
+        _up(url, proc, log)
+        client = httpx.Client(base_url=url, timeout=30)
+
+        def coordinator() -> dict | None:
+            r = client.get("/api/v1/ready")
+            return r.json()["coordinator"] if r.status_code == 200 else None
+
+        first = wait_until(coordinator, 120, "the coordinator's first heartbeat", interval=0.5)
+        assert first["pid"] != proc.pid and psutil.Process(first["pid"]).ppid() == proc.pid  # its own process, serve's child
+        job_id = client.post("/api/v1/jobs", json=spec).raise_for_status().json()["id"]
+
+        def one_done() -> list[dict] | None:
+            trials = client.get(f"/api/v1/jobs/{job_id}/trials").json()
+            return trials if any(t["state"] == "completed" for t in trials) else None
+
+        before = {t["number"]: t for t in wait_until(one_done, 600, "a completed trial", interval=0.5) if t["state"] == "completed"}
+        os.kill(first["pid"], signal.SIGKILL)
+        assert client.get(f"/api/v1/jobs/{job_id}").status_code == 200  # the API does not go down with it
+        second = wait_until(lambda: (c := coordinator()) and c["pid"] != first["pid"] and c, 180, "a restarted coordinator", interval=0.5)
+        assert psutil.Process(second["pid"]).ppid() == proc.pid
+        job = wait_for_job(client, job_id, timeout=600)
+        trials = {t["number"]: t for t in client.get(f"/api/v1/jobs/{job_id}/trials").json()}
+    finally:
+        _kill_group(proc)
+    assert job["status"] == "completed", job["error"]
+    for number, t in before.items():
+        assert trials[number]["state"] == "completed" and trials[number]["finished_at"] == t["finished_at"]
+    assert sum(t["state"] == "completed" for t in trials.values()) == 3
+    assert "restarting it" in log.read_text()

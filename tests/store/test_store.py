@@ -10,7 +10,7 @@ from nas.store import repo
 from nas.store.db import downgrade, make_engine, session_factory, upgrade
 from nas.types import Measurement, SubnetConfig, TrialResult
 
-TABLES = {"hwnas_jobs", "hwnas_trials", "hwnas_baselines", "hwnas_measurements", "hwnas_events", "hwnas_api_tokens", "hwnas_artifacts"}
+TABLES = {"hwnas_jobs", "hwnas_trials", "hwnas_baselines", "hwnas_measurements", "hwnas_events", "hwnas_api_tokens", "hwnas_artifacts", "hwnas_coordinator"}
 
 
 def _result(number: int) -> TrialResult:
@@ -63,3 +63,34 @@ def test_unique_trial_number_per_job(db_url: str) -> None:
         repo.start_trial(s, "j2", number=0, optuna_trial_id=2, config={})
     with sessions() as s:  # the failed write lost nothing
         assert repo.count_trials(s, "j2") == {"running": 1}
+
+
+def test_cancel_and_claim_are_atomic_between_api_and_coordinator(db_url: str) -> None:
+    """The API and the coordinator are separate processes: a queued job cancelled before the
+    coordinator claims it stays cancelled; a running one is only flagged."""
+    upgrade(db_url)
+    sessions = session_factory(make_engine(db_url))
+    with sessions.begin() as s:
+        for job_id in ("q1", "q2"):
+            repo.create_job(s, job_id=job_id, spec={"budget": {"trials": 1}}, synthetic=False)
+    with sessions.begin() as s:
+        assert repo.jobs_to_coordinate(s) == (["q1", "q2"], [])
+        assert repo.cancel_job(s, "q1") == "cancelled"
+    with sessions.begin() as s:
+        assert repo.claim_job(s, "q1", first_start=True) is False  # too late: it stays cancelled
+        assert repo.claim_job(s, "q2", first_start=True) is True
+    with sessions.begin() as s:
+        assert repo.cancel_job(s, "q2") == "requested"
+        assert repo.cancel_job(s, "q1") == "cancelled"  # already: the route answers 409
+        assert repo.cancel_job(s, "nope") == "missing"
+    with sessions() as s:
+        assert repo.get_job(s, "q1").status == "cancelled" and repo.get_job(s, "q2").status == "running"
+        assert repo.jobs_to_coordinate(s) == ([], ["q2"])
+        assert repo.coordinator_beat(s) is None
+    with sessions.begin() as s:
+        repo.beat(s, host="h", pid=1, started_at=repo.utcnow(), nodes=[{"node_id": "n"}])
+    with sessions.begin() as s:
+        repo.beat(s, host="h", pid=2, started_at=repo.utcnow(), nodes=[])
+    with sessions() as s:
+        beat = repo.coordinator_beat(s)
+        assert (beat.pid, beat.nodes) == (2, [])
