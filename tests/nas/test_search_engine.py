@@ -95,6 +95,23 @@ def test_linear_predictor_learns_a_cost_model_from_few_points() -> None:
     assert err_p90 < 3.0 and err_tpt < 3.0, (err_p90, err_tpt)
 
 
+def test_linear_predictor_shrugs_off_disturbed_measurements() -> None:
+    """Two of 20 measurements taken while another process held the cores (p90 1.8x, throughput /1.8):
+    the Huber-reweighted fit stays close to the machine; the plain least squares is pulled away."""
+    from nas.predictors.linear import LinearCostPredictor
+
+    rng = np.random.default_rng(0)
+    train, test = _subnets(20, 3), _subnets(40, 4)
+    p90 = [_cost(s)[0] * rng.normal(1, 0.01) * (1.8 if i in (3, 11) else 1.0) for i, s in enumerate(train)]
+    tpt = [_cost(s)[1] * rng.normal(1, 0.01) / (1.8 if i in (3, 11) else 1.0) for i, s in enumerate(train)]
+    errors = {}
+    for robust in (True, False):
+        model = LinearCostPredictor(base_hidden=384, robust=robust)
+        model.fit(train, p90, tpt)
+        errors[robust] = mape([(model.predict(s).p90_ms, _cost(s)[0]) for s in test])
+    assert errors[True] < 2.0 and errors[True] < errors[False] / 2, errors
+
+
 def test_predictor_refuses_to_predict_unfitted_and_unknown_kinds() -> None:
     with pytest.raises(RuntimeError, match="before fit"):
         make_predictor("linear", base_hidden=384).predict(_subnets(1, 0)[0])
