@@ -53,6 +53,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--comparison-only", action="store_true", help="keep the last main job (--data-dir's results.json) and run only the comparison, in the same store")
     p.add_argument("--supernet-max-steps", type=int, help="cap the job's own supernet training (a smoke run; the real run reuses bench.supernet's)")
     p.add_argument("--data-dir", type=Path, default=ROOT / "hwnas-data" / "bench" / "search")
+    p.add_argument("--objective", choices=("latency", "throughput"), default="throughput",
+                   help="the main job's speed objective (the goal is a throughput ratio, and Offline throughput is the steadier figure on a VM)")
+    p.add_argument("--refine-top-k", type=int, default=3, help="front members refined after the search (near the F1 floor; 0: off)")
+    p.add_argument("--refine-steps", type=int, default=400)
+    p.add_argument("--refine-lr", type=float, default=1e-4)
     p.add_argument("--note", default="")
     p.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     return p.parse_args(argv)
@@ -82,7 +87,7 @@ def find_teacher_and_supernet(bench_dir: Path) -> tuple[Path, dict[str, Any]]:
 
 def spec(
     args: argparse.Namespace, teacher: Path, evalf: Path, *, name: str, sampler: str, seed: int, trials: int,
-    space: dict[str, Any], targets: list[str] | None = None,
+    space: dict[str, Any], targets: list[str] | None = None, objective: str = "latency", refine_top_k: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
     return {
         "name": name,
@@ -93,6 +98,8 @@ def spec(
         "targets": targets or ["native"],
         "budget": {"trials": trials},
         "sampler": sampler,
+        "objective": objective,
+        "refine": {"top_k": refine_top_k, "steps": args.refine_steps, "learning_rate": args.refine_lr},
         "seed": seed,
         "supernet": {"enabled": True, "epochs": 1.0, "learning_rate": 1e-4, "batch_size": 32, "random_subnets": 2, "validation_split": args.validation_split,
                      "max_steps": args.supernet_max_steps},
@@ -144,6 +151,29 @@ def meas(row: dict[str, Any], target: str = "native") -> dict[str, Any]:
     return next(m for m in row["measurements"] if m["target"] == target)
 
 
+def fastest_first(objective: str, target: str = "native") -> Any:
+    """Sort key: fastest first by the job's objective (Offline samples/s, or SingleStream p90)."""
+    if objective == "throughput":
+        return lambda t: -meas(t, target)["throughput_sps"]
+    return lambda t: meas(t, target)["p90_ms"]
+
+
+def refined(trials: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """(refine-stage trial, the search trial it was refined from): a completed one carries
+    ``f1_before_refine`` and its source's architecture; a failed one says "refinement of trial N failed"."""
+    import re
+
+    searched = [t for t in trials if t.get("f1_before_refine") is None and t["state"] == "completed"]
+    pairs: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    for t in trials:
+        failed = re.match(r"refinement of trial (\d+) failed", t.get("error") or "")
+        if t.get("f1_before_refine") is not None:
+            pairs.append((t, next((s for s in searched if s["config"] == t["config"]), None)))
+        elif failed:
+            pairs.append((t, next((s for s in searched if s["number"] == int(failed.group(1))), None)))
+    return pairs
+
+
 def hypervolume(points: list[tuple[float, float]], ref_p90: float) -> float:
     """Area dominated by (F1 up, p90 down) points, bounded by F1 0 and ``ref_p90`` (Optuna's WFG)."""
     import numpy as np
@@ -162,7 +192,7 @@ def overheads(trials: list[dict[str, Any]]) -> dict[str, float]:
     shares, walls = [], []
     for t in trials:
         s = t["stage_seconds"] or {}
-        if t["state"] != "completed" or "build_started_at" not in s or "reused_from_trial" in s:
+        if t["state"] != "completed" or "build_started_at" not in s or "reused_from_trial" in s or t.get("f1_before_refine") is not None:
             continue
         wall = (datetime.fromisoformat(t["finished_at"]) - datetime.fromisoformat(t["started_at"])).total_seconds()
         tasks = s["build_finished_at"] - s["build_started_at"]
@@ -189,6 +219,7 @@ def predictor_error(trials: list[dict[str, Any]], min_points: int = 6) -> dict[s
     built = [
         t for t in trials
         if t["state"] == "completed" and t["measurements"] and "reused_from_trial" not in (t["stage_seconds"] or {})
+        and t.get("f1_before_refine") is None  # a refined trial repeats its source's subnet
     ]  # fmt: skip
     online = [(t["predicted"]["native"], meas(t)) for t in built if t.get("predicted") and "native" in t["predicted"]]
     enough = [(p, m) for p, m in online if p.get("points", 0) >= min_points]
@@ -247,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         args.trials = out["job"]["spec"]["budget"]["trials"]  # the report describes the main job kept
     with ServiceThread(settings) as url, httpx.Client(base_url=url, timeout=120) as c:
         if not args.comparison_only:
-            main_spec = spec(args, teacher, evalf, name=f"bench main nsga2 x{args.trials}", sampler="nsga2", seed=0, trials=args.trials, space=space, targets=args.targets)
+            main_spec = spec(args, teacher, evalf, name=f"bench main nsga2 x{args.trials}", sampler="nsga2", seed=0, trials=args.trials, space=space, targets=args.targets,
+                             objective=args.objective, refine_top_k=args.refine_top_k)
             key = link_supernet(args, main_spec, Path(sn_results["supernet_dir"]))
             out["supernet_reused"] = (args.data_dir / "supernets" / key).is_symlink()
             out["supernet_source"] = Path(sn_results["supernet_dir"]).name
@@ -286,16 +318,18 @@ def report(args: argparse.Namespace, out: dict[str, Any], teacher: Path) -> None
     base = {b["precision"]: b for b in job["baselines"]}
     m32, m8 = meas(base["fp32"]), meas(base["int8"])
     floor = 0.99 * base["fp32"]["f1"]
+    objective = job["spec"].get("objective", "latency")
+    faster = fastest_first(objective)
     ok = [t for t in front["trials"] if t["f1"] >= floor]
-    best = min(ok, key=lambda t: meas(t)["p90_ms"]) if ok else None
+    best = min(ok, key=faster) if ok else None
     over = overheads(trials)
     pe = predictor_error(trials)
     fp = m8["fingerprint"]
     rows = []
-    for t in sorted(front["trials"], key=lambda t: meas(t)["p90_ms"]):
+    for t in sorted(front["trials"], key=faster):
         m = meas(t)
         rows.append(
-            f"| {t['number']} | {len(t['config']['layers'])} | {'/'.join(map(str, t['config']['heads']))} | "
+            f"| {t['number']}{' (refined)' if t.get('f1_before_refine') is not None else ''} | {len(t['config']['layers'])} | {'/'.join(map(str, t['config']['heads']))} | "
             f"{'/'.join(map(str, t['config']['ffn']))} | {t['f1']:.1f} | {m['p90_ms']:.2f} | {m['throughput_sps']:.1f} | "
             f"{'yes' if t['f1'] >= floor else 'no'} |"
         )
@@ -318,7 +352,8 @@ def report(args: argparse.Namespace, out: dict[str, Any], teacher: Path) -> None
         f"Teacher: `{teacher}` (bench.supernet's, trained on the train slice minus {len(out['heldout_titles'])} held-out articles); "
         f"the search's F1 is on the first {args.max_eval_examples} questions of those held-out articles ({out['heldout_questions']} in all), never on XQuAD.",
         "",
-        f"Main job: sampler nsga2, {args.trials} trials, {counts['completed']} completed, {counts['failed']} failed, {counts['skipped']} skipped by the predictor; "
+        f"Main job: sampler nsga2, objective {objective} (F1 up, {'Offline samples/s up' if objective == 'throughput' else 'SingleStream p90 down'}), {args.trials} trials, {counts['completed']} completed, {counts['failed']} failed, {counts['skipped']} skipped by the predictor"
+        f"{f' (the counts include the {len(refined(trials))} refine-stage trials)' if refined(trials) else ''}; "
         f"wall time {out['main_wall_s'] / 60:.1f} min ({'the supernet reused from bench.supernet: ' + str(out.get('supernet_source')) if out.get('supernet_reused') else 'including training its own supernet'}).",
         "",
         "| | F1 (held-out) | SingleStream p90 | Offline samples/s |",
@@ -351,6 +386,19 @@ def report(args: argparse.Namespace, out: dict[str, Any], teacher: Path) -> None
         f"from at least {pe['min_points']} measurements before measuring ({pe['online']:.2f}% on all {pe['online_n']}, the first ones from the baseline alone); "
         f"leave-one-out over the run's {pe['loo_n']} measured subnets: {pe['loo']:.2f}% (Offline throughput: {pe['enough_tpt']:.2f}% online, {pe['loo_tpt']:.2f}% leave-one-out).",
     ]
+    pairs = refined(trials)
+    if pairs:
+        rs = job["spec"].get("refine", {})
+        lines += ["", f"Refine stage ({rs.get('policy', 'near_floor')}: the {rs.get('top_k')} front members faster than the fastest one at the floor, closest to the floor first; "
+                  f"each distilled standalone from the teacher for {rs.get('steps')} steps of batch 16 at lr {rs.get('learning_rate')}, then INT8, F1 and speed again, as a new trial):", "",
+                  "| trial | from trial | layers | F1 before | F1 after | p90 ms | samples/s | >= 99% | refine wall s |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+        for t, src in pairs:
+            if t["state"] != "completed":
+                lines.append(f"| {t['number']} | {src['number'] if src else '?'} | {len(t['config']['layers'])} | | failed: {t.get('error')} | | | | |")
+                continue
+            m, st = meas(t), t["stage_seconds"] or {}
+            lines.append(f"| {t['number']} | {src['number'] if src else '?'} | {len(t['config']['layers'])} | {t['f1_before_refine']:.1f} | {t['f1']:.1f} | {m['p90_ms']:.2f} | "
+                         f"{m['throughput_sps']:.1f} | {'yes' if t['f1'] >= floor else 'no'} | {st.get('build_finished_at', 0) - st.get('build_started_at', 0):.0f} |")
     if xq:
         lines += ["", "XQuAD-en (1,190 questions, seq 384 / stride 128), measured once after the search, for reporting only:", "",
                   "| model | F1 | EM |", "| --- | ---: | ---: |"]

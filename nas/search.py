@@ -433,13 +433,18 @@ class JobSearch:
                 assert row is not None
                 subnet = SubnetConfig.from_dict(row.config)
                 before = result_from_row(row, trial_number=number, subnet=subnet)
+            source = self.study.trials[number]
+            self.study.enqueue_trial(source.params, skip_if_exists=False)  # same architecture; the sampler is not asked
             trial = self.study.ask()
-            for name, value in self.study.trials[number].params.items():
-                trial.suggest_categorical(name, [value])  # same architecture; the sampler is not asked
+            for name, dist in source.distributions.items():  # the search's own choices, so the study's space stays one
+                trial.suggest_categorical(name, list(dist.choices))  # type: ignore[attr-defined]
+            if trial.params != source.params:  # a queued trial (an unspent retry) was handed out first
+                self._record_failure(trial, f"refinement of trial {number} failed: the study handed out queued trial {trial.number}")
+                continue
             trial.set_user_attr("hwnas:config", subnet.to_dict())
             trial.set_user_attr("hwnas:refined_from", number)
             out = self.coord.settings.artifacts_dir.resolve() / self.job_id / f"trial-{trial.number}-refined"
-            request = self._request(trial.number, subnet, out)
+            request = replace(self._request(trial.number, subnet, out), finetune_lr=self.spec.refine.learning_rate)
             with self.sessions.begin() as s:
                 repo.start_trial(s, self.job_id, number=trial.number, optuna_trial_id=trial._trial_id, config=subnet.to_dict())
             try:
@@ -455,17 +460,19 @@ class JobSearch:
             self._record_success(trial, result)
 
     def _refine_candidates(self, top_k: int) -> list[int]:
-        """Per target, the most accurate ``top_k`` members of the feasible front (the whole front if none is feasible)."""
+        """Per target, ``nas.refine.refine_choice`` over the front of the job's own objective."""
+        from nas.refine import refine_choice
+
+        latency = self.spec.objective == "latency"
+        metric, speed_dir = ("p90_ms", "minimize") if latency else ("throughput_sps", "maximize")
         chosen: list[int] = []
         with self.sessions() as s:
             feasible = {t.number for t in repo.trials_of(s, self.job_id, state="completed") if t.feasible}
             for target in self.spec.targets:
-                points = repo.pareto_points(s, self.job_id, target)
-                pool = [p for p in points if p[0] in feasible] or points
-                front = pareto_keys([(n, (f1, p90)) for n, f1, p90 in pool], ["maximize", "minimize"])
-                f1 = {n: v for n, v, _ in pool}
-                for n in sorted(front, key=lambda n: -f1[n])[:top_k]:
+                points = repo.pareto_points(s, self.job_id, target, metric)
+                on_front = set(pareto_keys([(n, (f1, v)) for n, f1, v in points], ["maximize", speed_dir]))
+                front = [(n, f1, -v if latency else v) for n, f1, v in points if n in on_front]
+                for n in refine_choice(front, feasible, top_k, self.spec.refine.policy):
                     if n not in chosen:
                         chosen.append(n)
         return chosen
-

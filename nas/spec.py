@@ -186,10 +186,18 @@ class SupernetSpec(_Strict):
 
 
 class RefineSpec(_Strict):
-    """Distil the final Pareto candidates standalone before their final INT8 measurement (F1 before/after kept)."""
+    """Distil chosen Pareto-front members standalone, then INT8, F1 and speed again as new trials
+    (F1 before/after kept). ``near_floor`` (default) picks the members faster than the fastest one at
+    the F1 floor, closest to the floor first: those whose crossing would move the answer."""
 
     top_k: int = Field(default=0, ge=0, le=64, description="front members refined per target (0: off)")
-    steps: int = Field(default=200, ge=1, le=100_000)
+    steps: int = Field(default=200, ge=1, le=100_000, description="distillation steps (batch 16) per refined subnet")
+    learning_rate: float = Field(default=3e-4, gt=0, le=1.0, description="peak learning rate of that distillation")
+    policy: Literal["near_floor", "most_accurate"] = Field(
+        default="near_floor",
+        description="near_floor: front members faster than the fastest feasible one, highest F1 first; "
+        "most_accurate: the most accurate feasible members",
+    )
 
 
 class JobSpec(_Strict):

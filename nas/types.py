@@ -112,6 +112,7 @@ class TrialRequest:
     output_dir: str  # where the worker writes the IR files of this trial
     synthetic_data: bool = False
     finetune_steps: int = 0
+    finetune_lr: float = 3e-4  # peak learning rate of that distillation (linear warm-up and decay)
     measure_iterations: int = 50
     measure_seconds: float = 2.0
     throughput_batch: int = 16

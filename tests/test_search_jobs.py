@@ -103,3 +103,28 @@ def test_refine_without_a_supernet_is_a_422(service, tiny_qa_model, squad_files)
     client, _ = service
     r = client.post("/api/v1/jobs", json=tiny_spec(tiny_qa_model, *squad_files, refine={"top_k": 2}))
     assert r.status_code == 422 and "supernet.enabled" in r.text
+
+
+def test_refine_stage_distils_the_front_member_nearest_the_floor_into_a_new_trial(service, tiny_qa_model, squad_files, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bench.teacher import quick_subset
+
+    client, _ = service
+    train = quick_subset(squad_files[0], tmp_path, articles=4, per_article=5)  # refinement distils over the whole train file
+    spec = tiny_spec(
+        tiny_qa_model, train, squad_files[1], name="refined", search_space={"layers": [1, 2], "heads": [2, 4], "ffn": [32, 64]},
+        budget={"trials": 3}, objective="throughput", anchor_trials=2,
+        supernet={"enabled": True, "max_steps": 2, "batch_size": 4, "max_train_examples": 40},
+        constraints={"min_f1_ratio": None, "min_f1": 100},  # nothing is feasible: the most accurate front member is refined
+        refine={"top_k": 1, "steps": 2, "learning_rate": 5e-5},
+    )  # fmt: skip
+    job = _run(client, spec)
+    trials = sorted(_trials(client, job["id"]), key=lambda t: t["number"])
+    searched, extra = trials[:3], trials[3:]
+    assert len(extra) == 1 and extra[0]["state"] == "completed", extra
+    done = [t for t in searched if t["state"] == "completed"]
+    front = client.get(f"/api/v1/jobs/{job['id']}/pareto", params={"target": "native"}).json()
+    top = max((t for t in done if t["number"] in {p["number"] for p in front["trials"]}), key=lambda t: (t["f1"], t["number"]))
+    refined = extra[0]
+    assert refined["config"] == top["config"] and refined["f1_before_refine"] == top["f1"]
+    assert refined["stage_seconds"]["refine_steps"] == 2.0 and "distil" in refined["stage_seconds"]
+    assert refined["measurements"] and all(t.get("f1_before_refine") is None for t in searched)

@@ -95,7 +95,7 @@ def _distil(student: Any, teacher: Any, req: TrialRequest) -> None:
     from workers.targets import has_fast_bf16
 
     settings = TrainSettings(
-        max_steps=req.finetune_steps, learning_rate=3e-4, warmup_ratio=0.1, seed=req.seed, bf16=has_fast_bf16()
+        max_steps=req.finetune_steps, learning_rate=req.finetune_lr, warmup_ratio=0.1, seed=req.seed, bf16=has_fast_bf16()
     )
     train_qa(student, feats, settings, soft_targets=soft)
 

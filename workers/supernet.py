@@ -239,6 +239,32 @@ def train_supernet(
     return metrics
 
 
+def training_articles_file(request: TrialRequest) -> str:
+    """``request.train_file`` without the articles the supernet held out (``validation_split``), as a
+    SQuAD file beside the trial's directory: refinement trains with labels, so it must never see the
+    articles a held-out F1 is scored on. The train file itself when the supernet held nothing out of it."""
+    from nas.data.squad import split_by_article
+    from workers import datasets
+
+    info = json.loads((Path(str(request.supernet_dir)) / SUPERNET_FILE).read_text())
+    settings = info.get("settings", {})
+    fraction = settings.get("validation_split") or 0.0
+    if not fraction or Path(info.get("train_file", "")).resolve() != Path(request.train_file).resolve():
+        return request.train_file
+    _, held = split_by_article(datasets.examples(request.train_file, settings.get("max_train_examples")), fraction, seed=settings.get("seed", 0))
+    titles = {e.title for e in held}
+    raw = json.loads(Path(request.train_file).read_text())
+    raw["data"] = [a for a in raw["data"] if a.get("title") not in titles]
+    text = json.dumps(raw)
+    out = Path(request.output_dir).parent / f"train-articles-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(f".{time.time_ns()}.tmp")
+        tmp.write_text(text)
+        tmp.replace(out)
+    return str(out)
+
+
 def refine_candidate(request: TrialRequest, steps: int, *, before: TrialResult | None = None) -> TrialResult:
     """Distil ``request.subnet`` (sliced from ``request.supernet_dir``) standalone from the teacher for
     ``steps`` steps, then INT8 and F1 as any trial. ``f1_before_refine`` / ``exact_match_before_refine``
@@ -247,6 +273,7 @@ def refine_candidate(request: TrialRequest, steps: int, *, before: TrialResult |
 
     if request.supernet_dir is None:
         raise ValueError("refine_candidate needs a TrialRequest with supernet_dir")
+    request = replace(request, train_file=training_articles_file(request))  # distil and calibrate on training articles only
     if before is None:
         out = Path(request.output_dir)
         before = build_candidate(replace(request, finetune_steps=0, output_dir=str(out.with_name(out.name + "-before"))))

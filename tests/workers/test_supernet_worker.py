@@ -87,3 +87,19 @@ def test_trial_from_supernet_and_refinement(supernet, tiny_qa_model: Path, small
 
     with pytest.raises(ValueError):
         refine_candidate(replace(req, supernet_dir=None), 1)
+
+
+def test_refinement_trains_only_on_the_articles_the_supernet_trained_on(supernet, tiny_qa_model: Path, small_train: str, squad_files, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from nas.data.squad import load_squad, split_by_article
+    from workers.supernet import training_articles_file
+
+    req = _request(tiny_qa_model, supernet[0], small_train, squad_files[1], tmp_path / "t1", SubnetConfig((0,), (1,), (32,)))
+    kept, held = split_by_article(load_squad(small_train), 0.25, seed=0)  # the fixture's validation_split, seed 0
+    path = training_articles_file(req)
+    assert path != small_train and Path(path).parent == tmp_path
+    titles = {e.title for e in load_squad(path)}
+    assert titles == {e.title for e in kept} and not titles & {e.title for e in held}
+    assert training_articles_file(req) == path  # same content, same file
+    other = tmp_path / "other-train.json"
+    other.write_text(Path(small_train).read_text())  # not the file the supernet split: nothing to hold out
+    assert training_articles_file(replace(req, train_file=str(other))) == str(other)
