@@ -55,11 +55,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--work-dir", type=Path, default=ROOT / "hwnas-data" / "bench" / "refine")
+    p.add_argument("--quiet-load", type=float, default=1.0, help="before measuring, wait until the 1-min load average is at most this")
+    p.add_argument("--quiet-wait-s", type=float, default=3600, help="... for at most this long (then measure anyway, and say so)")
     p.add_argument("--measure-seconds", type=float, default=2.0, help="minimum seconds per scenario and repeat")
     p.add_argument("--reuse", action="store_true", help="report the last run's results.json again (no builds, no measurements)")
     p.add_argument("--note", default="")
     p.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     return p.parse_args(argv)
+
+
+def wait_for_quiet(threshold: float, max_wait_s: float, log: Any) -> float:
+    """Block until the 1-minute load average is at most ``threshold`` (the builds are over, so what is
+    left is other work on the host), for at most ``max_wait_s``; returns the load when measuring starts."""
+    import os
+
+    deadline = time.monotonic() + max_wait_s
+    load = os.getloadavg()[0]
+    while load > threshold and time.monotonic() < deadline:
+        log(f"waiting for a quiet host: 1-min load average {load:.2f} > {threshold}")
+        time.sleep(30)
+        load = os.getloadavg()[0]
+    return load
 
 
 def subnet_of(number: int) -> Any:
@@ -80,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     saved = args.work_dir / "results.json"
     if args.reuse:
         kept = json.loads(saved.read_text())
+        args.note = kept.get("note", args.note)
         report(args, kept["rows"], kept["floor"], kept["xq_teacher"], kept["started"], kept["wall_s"], Path(kept["teacher"]), kept["n_held"])
         return 0
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -114,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"name": f"trial {number}", "number": number, "layers": len(sub.layers), "req": replace(req, output_dir=after.artifact_dir),
                      "precision": "int8", "f1": after.f1, "em": after.exact_match, "f1_before": before.f1, "em_before": before.exact_match,
                      "refine_s": wall, "distil_s": after.stage_seconds.get("distil")})  # fmt: skip
-    log("measuring every IR back to back")
+    load = wait_for_quiet(args.quiet_load, args.quiet_wait_s, log)
+    log(f"measuring every IR back to back (1-min load average {load:.2f})")
     for r in rows:
         m = measure_candidate(r["req"], "native", precision=r["precision"])
         r["p90"], r["sps"], r["fp"] = m.p90_ms, m.throughput_sps, m.fingerprint
@@ -124,9 +142,10 @@ def main(argv: list[str] | None = None) -> int:
             r["xquad"] = xquad_f1(r["req"].output_dir, teacher, args.xquad, "int8")
     xq_teacher = {p: xquad_f1(r["req"].output_dir, teacher, args.xquad, p) for r, p in ((rows[0], "fp32"), (rows[1], "int8"))} if any("xquad" in r for r in rows) else {}
     wall_s = time.perf_counter() - t0
+    args.note = f"{args.note} Measured at a 1-min load average of {load:.2f}.".strip()
     rows = [{k: v for k, v in r.items() if k != "req"} | {"ir_dir": r["req"].output_dir} for r in rows]
     saved.write_text(json.dumps({"rows": rows, "floor": floor, "xq_teacher": xq_teacher, "started": started, "wall_s": wall_s,
-                                 "teacher": str(teacher), "n_held": n_held}, indent=2, default=str))  # fmt: skip
+                                 "teacher": str(teacher), "n_held": n_held, "note": args.note}, indent=2, default=str))  # fmt: skip
     report(args, rows, floor, xq_teacher, started, wall_s, teacher, n_held)
     return 0
 

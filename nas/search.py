@@ -438,15 +438,15 @@ class JobSearch:
             trial = self.study.ask()
             for name, dist in source.distributions.items():  # the search's own choices, so the study's space stays one
                 trial.suggest_categorical(name, list(dist.choices))  # type: ignore[attr-defined]
-            if trial.params != source.params:  # a queued trial (an unspent retry) was handed out first
-                self._record_failure(trial, f"refinement of trial {number} failed: the study handed out queued trial {trial.number}")
-                continue
             trial.set_user_attr("hwnas:config", subnet.to_dict())
             trial.set_user_attr("hwnas:refined_from", number)
             out = self.coord.settings.artifacts_dir.resolve() / self.job_id / f"trial-{trial.number}-refined"
             request = replace(self._request(trial.number, subnet, out), finetune_lr=self.spec.refine.learning_rate)
             with self.sessions.begin() as s:
                 repo.start_trial(s, self.job_id, number=trial.number, optuna_trial_id=trial._trial_id, config=subnet.to_dict())
+            if trial.params != source.params:  # a queued trial (an unspent retry) was handed out first
+                self._record_failure(trial, f"refinement of trial {number} failed: the study handed out queued trial {trial.number}")
+                continue
             try:
                 opts = {"num_cpus": self.coord._task_cpus(1), "max_retries": self.coord.settings.trial_max_retries}
                 built = self.coord._await(self.job_id, refine_task.options(**opts).remote(request, steps, before))
@@ -467,11 +467,14 @@ class JobSearch:
         metric, speed_dir = ("p90_ms", "minimize") if latency else ("throughput_sps", "maximize")
         chosen: list[int] = []
         with self.sessions() as s:
-            feasible = {t.number for t in repo.trials_of(s, self.job_id, state="completed") if t.feasible}
+            completed = repo.trials_of(s, self.job_id, state="completed")
+            feasible = {t.number for t in completed if t.feasible}
+            refined = {SubnetConfig.from_dict(t.config) for t in completed if t.f1_before_refine is not None}
+            done = {t.number for t in completed if SubnetConfig.from_dict(t.config) in refined}  # a resumed job refines once
             for target in self.spec.targets:
                 points = repo.pareto_points(s, self.job_id, target, metric)
                 on_front = set(pareto_keys([(n, (f1, v)) for n, f1, v in points], ["maximize", speed_dir]))
-                front = [(n, f1, -v if latency else v) for n, f1, v in points if n in on_front]
+                front = [(n, f1, -v if latency else v) for n, f1, v in points if n in on_front and n not in done]
                 for n in refine_choice(front, feasible, top_k, self.spec.refine.policy):
                     if n not in chosen:
                         chosen.append(n)

@@ -35,7 +35,7 @@ def test_refine_bench_reports_before_after_and_speed(supernet_bench, monkeypatch
     monkeypatch.setattr(refine, "FRONT", {1: (2, [4, 2], [128, 32]), 2: (4, [2, 2, 2, 2], [32, 32, 32, 32])})
     out = tmp_path / "BENCH.md"
     argv = ["--supernet-bench", str(bench), "--train-file", train, "--xquad", train, "--subnets", "1", "2", "--steps", "2",
-            "--max-eval-examples", "8", "--measure-seconds", "0.2", "--work-dir", str(tmp_path / "work"), "--output", str(out)]  # fmt: skip
+            "--max-eval-examples", "8", "--measure-seconds", "0.2", "--quiet-wait-s", "0", "--work-dir", str(tmp_path / "work"), "--output", str(out)]  # fmt: skip
     assert refine.main(argv) == 0
     text = out.read_text()
     assert "<!-- bench:refine -->" in text and "| teacher FP32 | 4 |" in text and "| trial 1 | 2 |" in text and "| trial 2 | 4 |" in text
