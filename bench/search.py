@@ -324,6 +324,7 @@ def report(args: argparse.Namespace, out: dict[str, Any], teacher: Path) -> None
     best = min(ok, key=faster) if ok else None
     over = overheads(trials)
     pe = predictor_error(trials)
+    pairs = refined(trials)
     fp = m8["fingerprint"]
     rows = []
     for t in sorted(front["trials"], key=faster):
@@ -353,7 +354,7 @@ def report(args: argparse.Namespace, out: dict[str, Any], teacher: Path) -> None
         f"the search's F1 is on the first {args.max_eval_examples} questions of those held-out articles ({out['heldout_questions']} in all), never on XQuAD.",
         "",
         f"Main job: sampler nsga2, objective {objective} (F1 up, {'Offline samples/s up' if objective == 'throughput' else 'SingleStream p90 down'}), {args.trials} trials, {counts['completed']} completed, {counts['failed']} failed, {counts['skipped']} skipped by the predictor"
-        f"{f' (the counts include the {len(refined(trials))} refine-stage trials)' if refined(trials) else ''}; "
+        f"{f' (the counts include the {len(pairs)} refine-stage trials)' if pairs else ''}; "
         f"wall time {out['main_wall_s'] / 60:.1f} min ({'the supernet reused from bench.supernet: ' + str(out.get('supernet_source')) if out.get('supernet_reused') else 'including training its own supernet'}).",
         "",
         "| | F1 (held-out) | SingleStream p90 | Offline samples/s |",
@@ -386,7 +387,6 @@ def report(args: argparse.Namespace, out: dict[str, Any], teacher: Path) -> None
         f"from at least {pe['min_points']} measurements before measuring ({pe['online']:.2f}% on all {pe['online_n']}, the first ones from the baseline alone); "
         f"leave-one-out over the run's {pe['loo_n']} measured subnets: {pe['loo']:.2f}% (Offline throughput: {pe['enough_tpt']:.2f}% online, {pe['loo_tpt']:.2f}% leave-one-out).",
     ]
-    pairs = refined(trials)
     if pairs:
         rs = job["spec"].get("refine", {})
         lines += ["", f"Refine stage ({rs.get('policy', 'near_floor')}: the {rs.get('top_k')} front members faster than the fastest one at the floor, closest to the floor first; "

@@ -469,8 +469,9 @@ class JobSearch:
         with self.sessions() as s:
             completed = repo.trials_of(s, self.job_id, state="completed")
             feasible = {t.number for t in completed if t.feasible}
-            refined = {SubnetConfig.from_dict(t.config) for t in completed if t.f1_before_refine is not None}
-            done = {t.number for t in completed if SubnetConfig.from_dict(t.config) in refined}  # a resumed job refines once
+            subnets = {t.number: SubnetConfig.from_dict(t.config) for t in completed}
+            refined = {subnets[t.number] for t in completed if t.f1_before_refine is not None}
+            done = {n for n, sub in subnets.items() if sub in refined}  # a resumed job refines once
             for target in self.spec.targets:
                 points = repo.pareto_points(s, self.job_id, target, metric)
                 on_front = set(pareto_keys([(n, (f1, v)) for n, f1, v in points], ["maximize", speed_dir]))
