@@ -57,6 +57,17 @@ def calibration_batches(req: TrialRequest) -> list[dict[str, np.ndarray]]:
     ]
 
 
+def calibration_file(req: TrialRequest) -> str:
+    """The train file INT8 calibration and the accuracy-aware validation read: for a subnet of a
+    supernet, its training articles only (``workers.supernet.training_articles_file``), so that no
+    activation statistic comes from the articles a held-out F1 is scored on."""
+    if not req.supernet_dir:
+        return req.train_file
+    from workers.supernet import training_articles_file
+
+    return training_articles_file(req)
+
+
 def accuracy_validation(req: TrialRequest) -> AccuracyValidation:
     """F1 on the last questions of the TRAIN file (never the eval file), away from the calibration windows
     (those come from the first questions) wherever the file is long enough."""
@@ -126,6 +137,7 @@ def model_card(req: TrialRequest, result: TrialResult, config: dict[str, Any], p
             "doc_stride": req.doc_stride,
             "max_eval_examples": req.max_eval_examples,
             "calibration_samples": req.calibration_samples,
+            "calibration_file": calibration_file(req),
             "synthetic": req.synthetic_data,
         },
         "job_id": req.job_id,
@@ -172,14 +184,15 @@ def build_candidate(req: TrialRequest, *, precision: str = "int8") -> TrialResul
             config["architectures"] = ["BertForQuestionAnswering"]
     if precision == "int8":
         with timer("quantize"):
+            calib = replace(req, train_file=calibration_file(req))
             ov_model = quantize_int8(
                 ov_model,
-                calibration_batches(req),
+                calibration_batches(calib),
                 subset_size=req.quant_subset_size,
                 smooth_quant=req.quant_smooth_quant,
                 preset=req.quant_preset,  # type: ignore[arg-type]
                 max_f1_drop=req.quant_max_f1_drop,
-                validation=accuracy_validation(req) if req.quant_max_f1_drop is not None else None,
+                validation=accuracy_validation(calib) if req.quant_max_f1_drop is not None else None,
             )
     with timer("save"):
         xml = save_ir(ov_model, out_dir, config=config, tokenizer=datasets.tokenizer(req.teacher_dir))

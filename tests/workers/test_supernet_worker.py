@@ -64,15 +64,20 @@ def _request(tiny_qa_model: Path, supernet_dir: Path, small_train: str, eval_fil
     )
 
 
-def test_trial_from_supernet_and_refinement(supernet, tiny_qa_model: Path, small_train: str, squad_files, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_trial_from_supernet_and_refinement(supernet, tiny_qa_model: Path, small_train: str, squad_files, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import openvino as ov
 
+    from workers import pipeline
     from workers.pipeline import build_candidate
-    from workers.supernet import refine_candidate
+    from workers.supernet import refine_candidate, training_articles_file
 
+    calibrated_on: list[str] = []
+    original = pipeline.calibration_batches
+    monkeypatch.setattr(pipeline, "calibration_batches", lambda r: calibrated_on.append(r.train_file) or original(r))
     sub = SubnetConfig((0, 3), (4, 1), (128, 32))  # per-layer widths: the hwnas class
     req = _request(tiny_qa_model, supernet[0], small_train, squad_files[1], tmp_path / "t0", sub)
     built = build_candidate(req)
+    assert calibrated_on == [training_articles_file(req)] != [small_train]  # a search trial calibrates on training articles only
     out = Path(built.artifact_dir)
     config = json.loads((out / "config.json").read_text())
     assert config["model_type"] == "hwnas_bert" and "auto_map" in config and (out / "modeling_hwnas_bert.py").is_file()
@@ -103,3 +108,6 @@ def test_refinement_trains_only_on_the_articles_the_supernet_trained_on(supernet
     other = tmp_path / "other-train.json"
     other.write_text(Path(small_train).read_text())  # not the file the supernet split: nothing to hold out
     assert training_articles_file(replace(req, train_file=str(other))) == str(other)
+    from workers.pipeline import calibration_file
+
+    assert calibration_file(req) == path and calibration_file(replace(req, supernet_dir=None)) == small_train
