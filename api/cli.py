@@ -77,9 +77,13 @@ def cmd_coordinator(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     coordinator = Coordinator(settings, session_factory(engine))
     coordinator.start()  # joins or starts Ray in this (main) thread
-    console.print(f"hwnas coordinator (pid {os.getpid()}) on {url}")
+    role = "leading" if coordinator.leading else "standby (another coordinator holds this database's lease)"
+    console.print(f"hwnas coordinator (pid {os.getpid()}) on {url}: {role}")
     while not stop.wait(1.0):
-        pass
+        if coordinator.lost_lease:  # another coordinator took over: exit, and come back as a standby
+            console.print("[red]lost the coordinator lease to another coordinator; exiting[/red]")
+            engine.dispose()
+            return 75  # EX_TEMPFAIL: `hwnas serve` restarts it
     coordinator.stop()
     engine.dispose()
     return 0

@@ -46,6 +46,8 @@ class CoordinatorLink:
             return None, "no coordinator has started on this database", []
         at = beat.beat_at if beat.beat_at.tzinfo else beat.beat_at.replace(tzinfo=timezone.utc)
         age = (datetime.now(timezone.utc) - at).total_seconds()
+        if at == repo.LEASE_RELEASED_AT:  # a clean stop
+            return None, f"the coordinator (pid {beat.pid} on {beat.host}) has stopped", []
         if age > HEARTBEAT_STALE_S:
             return None, f"the coordinator (pid {beat.pid} on {beat.host}) last reported {age:.0f} s ago", []
         return {"host": beat.host, "pid": beat.pid, "heartbeat_age_s": round(age, 1)}, "", list(beat.nodes)

@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 import traceback
+import uuid
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,18 @@ def _file_digest(path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process of this host has this pid (a coordinator on this host that died by kill -9
+    leaves its lease behind; a standby here can tell it is gone without waiting for it to age)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def teacher_key(base_dir: Path, spec: JobSpec) -> str:
@@ -140,27 +153,71 @@ class Coordinator:
         self._wake = threading.Event()
         self._watcher: threading.Thread | None = None
         self._started_at = utcnow()
+        self._token = uuid.uuid4().hex
+        self._leading = False
+        self._standby_of: tuple[str, str, int] | None = None
+        self.lost_lease = False
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
+        """Join Ray and open Optuna's storage, then lead (resume the store's jobs) if this coordinator
+        gets the lease, or wait as a standby that takes over when the leader stops or dies."""
         connect_ray(self.settings)
         self._storage = optuna.storages.RDBStorage(
             self.settings.resolved_db_url(), engine_kwargs=self._optuna_engine_kwargs()
         )
+        self._lead()
+        self._watcher = threading.Thread(target=self._watch, name="coordinator-watch", daemon=True)
+        self._watcher.start()
+
+    @property
+    def leading(self) -> bool:
+        """Whether this coordinator holds the lease (only the holder runs jobs)."""
+        return self._leading
+
+    def _resume(self) -> None:
         with self.sessions() as s:
             pending = [j.id for j in repo.list_jobs(s, limit=10_000) if j.status in ("queued", "running")]
         for job_id in pending:
             self.submit(job_id)
-        self._beat()
-        self._watcher = threading.Thread(target=self._watch, name="coordinator-watch", daemon=True)
-        self._watcher.start()
+
+    def _lead(self) -> bool:
+        """Take or renew the lease, which is the heartbeat; on taking it, resume the store's jobs.
+        Losing it (this process stalled past HEARTBEAT_STALE_S and another coordinator took over)
+        stops this one: its jobs stay "running" for the new holder to resume."""
+        holder = self._take_lease()
+        if holder is None and not self._leading:
+            self._leading = True
+            log.info("coordinator %s (pid %d) holds the lease: resuming the store's jobs", self._token[:8], os.getpid())
+            self._resume()
+        elif holder is not None and self._leading:
+            log.error("lost the coordinator lease to pid %d on %s: stopping; the jobs resume there", holder.pid, holder.host)
+            self.lost_lease = True
+            self.stop(timeout=0)
+        elif holder is not None and (holder.token, holder.host, holder.pid) != self._standby_of:
+            self._standby_of = (holder.token, holder.host, holder.pid)
+            log.warning("standby: the coordinator at pid %d on %s holds the lease of this database", holder.pid, holder.host)
+        return self._leading
+
+    def _take_lease(self) -> Any:
+        with self.sessions.begin() as s:
+            row = repo.coordinator_beat(s)
+            gone = row is not None and row.host == socket.gethostname() and row.token != self._token and not _pid_alive(row.pid)
+            holder = repo.take_lease(
+                s, token=self._token, host=socket.gethostname(), pid=os.getpid(), started_at=self._started_at,
+                nodes=self.nodes(), stale_after_s=HEARTBEAT_STALE_S, holder_gone=gone,
+            )
+            if holder is not None:
+                s.expunge(holder)
+            return holder
 
     def wake(self) -> None:
         """Poll the store now rather than at the next tick (the in-process API calls it after a write)."""
         self._wake.set()
 
     def _watch(self) -> None:
-        """Start queued jobs, pass cancel requests on, beat; a database outage only delays this."""
+        """Lead or stand by; as leader, start queued jobs, pass cancel requests on and beat; a
+        database outage only delays this."""
         last_beat = time.monotonic()
         while not self._stopping.is_set():
             self._wake.wait(self.settings.coordinator_poll_s)
@@ -168,10 +225,12 @@ class Coordinator:
             if self._stopping.is_set():
                 return
             try:
-                self.poll()
                 if time.monotonic() - last_beat >= BEAT_S:
-                    self._beat()
                     last_beat = time.monotonic()
+                    if not self._lead():
+                        continue
+                if self._leading:
+                    self.poll()
             except DBAPIError as exc:
                 log.warning("coordinator poll: database unavailable (%s)", str(exc).splitlines()[0])
             except Exception:  # the watch thread must outlive any one bad poll
@@ -186,22 +245,28 @@ class Coordinator:
             if job_id not in cancels:
                 self.submit(job_id)
 
-    def _beat(self) -> None:
-        with self.sessions.begin() as s:
-            repo.beat(s, host=socket.gethostname(), pid=os.getpid(), started_at=self._started_at, nodes=self.nodes())
-
     def _optuna_engine_kwargs(self) -> dict[str, Any]:
         if self.settings.resolved_db_url().startswith("sqlite"):
             return {"connect_args": {"timeout": 30}}
         return {"pool_pre_ping": True}
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop dispatching and end the job threads (their jobs stay "running" and resume under the
+        next coordinator); a leader then releases the lease so a standby takes over at once."""
         self._stopping.set()
         self._wake.set()
         for ev in self._cancel.values():
             ev.set()
         for t in list(self._threads.values()):
-            t.join(timeout)
+            if t is not threading.current_thread():
+                t.join(timeout)
+        if self._leading and not self.lost_lease:
+            self._leading = False
+            try:
+                with self.sessions.begin() as s:
+                    repo.release_lease(s, self._token)
+            except DBAPIError as exc:  # it ages out after HEARTBEAT_STALE_S instead
+                log.warning("could not release the coordinator lease (%s)", str(exc).splitlines()[0])
 
     def submit(self, job_id: str) -> None:
         with self._lock:

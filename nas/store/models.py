@@ -168,11 +168,13 @@ class Artifact(Base):
 
 class CoordinatorBeat(Base):
     """The coordinator's heartbeat (one row): the API process, which runs no Ray driver, answers
-    readiness and ``/workers`` from it."""
+    readiness and ``/workers`` from it. It is also the coordinator lease: only the coordinator whose
+    ``token`` it carries runs jobs (``repo.take_lease``)."""
 
     __tablename__ = "hwnas_coordinator"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), default="", server_default="")
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int]
     started_at: Mapped[datetime]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from nas.store.models import Artifact, Baseline, CoordinatorBeat, Event, Job, Measurement, Trial, utcnow
@@ -102,12 +104,52 @@ def jobs_to_coordinate(session: Session) -> tuple[list[str], list[str]]:
     return list(queued), list(cancel)
 
 
-def beat(session: Session, *, host: str, pid: int, started_at: Any, nodes: list[dict[str, Any]]) -> None:
+LEASE_RELEASED_AT = datetime(1970, 1, 1, tzinfo=timezone.utc)  # beat time of a released lease
+
+
+def take_lease(
+    session: Session, *, token: str, host: str, pid: int, started_at: Any, nodes: list[dict[str, Any]],
+    stale_after_s: float, holder_gone: bool = False,
+) -> CoordinatorBeat | None:
+    """Take or renew the coordinator lease (the heartbeat row) for ``token``; None when this
+    coordinator holds it now, else the row of the live coordinator that does.
+
+    The row is free when absent, already ours, older than ``stale_after_s``, or when the caller
+    knows its holder is gone (``holder_gone``: a dead pid on this host). The write is a
+    compare-and-swap on the row as read (token and beat time), so of two coordinators racing for a
+    free lease exactly one wins, on SQLite and PostgreSQL alike."""
+    values = {"token": token, "host": host, "pid": pid, "started_at": started_at, "beat_at": utcnow(), "nodes": nodes}
     row = session.get(CoordinatorBeat, 1)
     if row is None:
-        session.add(CoordinatorBeat(id=1, host=host, pid=pid, started_at=started_at, beat_at=utcnow(), nodes=nodes))
-        return
-    row.host, row.pid, row.started_at, row.beat_at, row.nodes = host, pid, started_at, utcnow(), nodes
+        try:
+            with session.begin_nested():
+                session.add(CoordinatorBeat(id=1, **values))
+            return None
+        except IntegrityError:  # another coordinator inserted it first
+            return session.get(CoordinatorBeat, 1)
+    beat_at = row.beat_at if row.beat_at.tzinfo else row.beat_at.replace(tzinfo=timezone.utc)
+    free = row.token == token or holder_gone or (values["beat_at"] - beat_at).total_seconds() > stale_after_s
+    if not free:
+        return row
+    seen_token, seen_beat = row.token, row.beat_at
+    done = session.execute(
+        update(CoordinatorBeat)
+        .where(CoordinatorBeat.id == 1, CoordinatorBeat.token == seen_token, CoordinatorBeat.beat_at == seen_beat)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(row)
+    return None if done.rowcount == 1 else session.get(CoordinatorBeat, 1)
+
+
+def release_lease(session: Session, token: str) -> None:
+    """Give the lease up at a clean stop (the row ages at once): a standby takes over without waiting."""
+    session.execute(
+        update(CoordinatorBeat)
+        .where(CoordinatorBeat.id == 1, CoordinatorBeat.token == token)
+        .values(beat_at=LEASE_RELEASED_AT)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def coordinator_beat(session: Session) -> CoordinatorBeat | None:

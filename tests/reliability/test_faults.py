@@ -57,8 +57,8 @@ def test_a_worker_killed_mid_trial_fails_that_trial_and_its_retry_completes(tmp_
     assert any(t["config"] == failed[0]["config"] and t["number"] > failed[0]["number"] for t in completed)  # the same subnet, again
 
 
-def _serve(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "HWNAS_DATA_DIR": str(data_dir), "HWNAS_PORT": str(port), "HWNAS_RAY_NUM_CPUS": "2"}
+def _serve(data_dir: Path, port: int, log: Path, **env_extra: str) -> subprocess.Popen:
+    env = {**os.environ, "HWNAS_DATA_DIR": str(data_dir), "HWNAS_PORT": str(port), "HWNAS_RAY_NUM_CPUS": "2", **env_extra}
     env.pop("RAY_ADDRESS", None)
     with open(log, "ab") as out:  # the child keeps its own handle
         return subprocess.Popen(
@@ -175,3 +175,63 @@ def test_serve_restarts_its_killed_coordinator_process_and_the_job_finishes(tmp_
         assert trials[number]["state"] == "completed" and trials[number]["finished_at"] == t["finished_at"]
     assert sum(t["state"] == "completed" for t in trials.values()) == 3
     assert "restarting it" in log.read_text()
+
+
+def _coordinator(data_dir: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "HWNAS_DATA_DIR": str(data_dir), "HWNAS_RAY_NUM_CPUS": "2"}
+    env.pop("RAY_ADDRESS", None)
+    env.pop("HWNAS_SETTINGS_JSON", None)
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "coordinator"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_second_coordinator_stands_by_and_takes_the_job_over_when_the_first_is_killed(tmp_path, tiny_qa_model, squad_files) -> None:  # type: ignore[no-untyped-def]
+    """Two `hwnas coordinator` processes on one database: only the lease holder runs jobs; kill -9
+    it mid-job and the standby takes over within a few seconds and finishes the job, keeping every
+    trial completed before the kill."""
+    data, port, log = tmp_path / "data", free_port(), tmp_path / "serve.log"
+    url = f"http://127.0.0.1:{port}"
+    logs = [tmp_path / "coordinator-a.log", tmp_path / "coordinator-b.log"]
+    spec = tiny_spec(tiny_qa_model, *squad_files, name="standby takes over", budget={"trials": 3})
+    api = _serve(data, port, log, HWNAS_COORDINATOR="external")
+    procs = [api]
+    try:
+        _up(url, api, log)
+        client = httpx.Client(base_url=url, timeout=30)
+
+        def coordinator() -> dict | None:
+            r = client.get("/api/v1/ready")
+            return r.json()["coordinator"] if r.status_code == 200 else None
+
+        first = _coordinator(data, logs[0])
+        procs.append(first)
+        assert wait_until(coordinator, 180, "the first coordinator's heartbeat", interval=0.5)["pid"] == first.pid
+        second = _coordinator(data, logs[1])
+        procs.append(second)
+        wait_until(lambda: "standby" in logs[1].read_text(), 180, "the second coordinator to stand by", interval=0.5)
+        job_id = client.post("/api/v1/jobs", json=spec).raise_for_status().json()["id"]
+
+        def one_done() -> list[dict] | None:
+            trials = client.get(f"/api/v1/jobs/{job_id}/trials").json()
+            return trials if any(t["state"] == "completed" for t in trials) else None
+
+        before = {t["number"]: t for t in wait_until(one_done, 600, "a completed trial", interval=0.5) if t["state"] == "completed"}
+        assert coordinator()["pid"] == first.pid  # the standby never took the lease from a live leader
+        _kill_group(first)
+        killed_at = time.monotonic()
+        taken = wait_until(lambda: (c := coordinator()) and c["pid"] == second.pid and c, 60, "the standby to take over", interval=0.2)
+        takeover_s = time.monotonic() - killed_at
+        job = wait_for_job(client, job_id, timeout=600)
+        trials = {t["number"]: t for t in client.get(f"/api/v1/jobs/{job_id}/trials").json()}
+    finally:
+        for p in procs:
+            _kill_group(p)
+    assert taken["heartbeat_age_s"] < 15 and takeover_s < 15, takeover_s  # a dead pid on this host: no waiting for it to age
+    assert job["status"] == "completed", job["error"]
+    for number, t in before.items():
+        assert trials[number]["state"] == "completed" and trials[number]["finished_at"] == t["finished_at"]
+    assert sum(t["state"] == "completed" for t in trials.values()) == 3

@@ -87,10 +87,65 @@ def test_cancel_and_claim_are_atomic_between_api_and_coordinator(db_url: str) ->
         assert repo.get_job(s, "q1").status == "cancelled" and repo.get_job(s, "q2").status == "running"
         assert repo.jobs_to_coordinate(s) == ([], ["q2"])
         assert repo.coordinator_beat(s) is None
+
+
+def _lease(sessions, token: str, pid: int, *, gone: bool = False, nodes: list | None = None):  # type: ignore[no-untyped-def]
     with sessions.begin() as s:
-        repo.beat(s, host="h", pid=1, started_at=repo.utcnow(), nodes=[{"node_id": "n"}])
+        holder = repo.take_lease(s, token=token, host="h", pid=pid, started_at=repo.utcnow(), nodes=nodes or [],
+                                 stale_after_s=15.0, holder_gone=gone)
+        return None if holder is None else (holder.token, holder.pid)
+
+
+def test_one_coordinator_holds_the_lease_until_it_stops_dies_or_goes_stale(db_url: str) -> None:
+    """Two coordinators on one database: the first takes the lease, the second stands by; the
+    lease passes on at a clean release, at once when the holder is known dead, else after it ages."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from nas.store.models import CoordinatorBeat
+
+    upgrade(db_url)
+    sessions = session_factory(make_engine(db_url))
+    assert _lease(sessions, "a", 1, nodes=[{"node_id": "n"}]) is None  # free: a takes it
+    assert _lease(sessions, "b", 2) == ("a", 1)  # a is fresh: b stands by
+    assert _lease(sessions, "a", 1) is None  # a renews
+    with sessions() as s:
+        assert (repo.coordinator_beat(s).token, repo.coordinator_beat(s).pid) == ("a", 1)
+    assert _lease(sessions, "b", 2, gone=True) is None  # a died (kill -9 on b's host): b takes over now
+    assert _lease(sessions, "a", 1) == ("b", 2)  # a came back: it lost the lease and must stop
+    with sessions.begin() as s:  # b stalls past the stale time
+        s.execute(update(CoordinatorBeat).values(beat_at=repo.utcnow() - timedelta(seconds=20)))
+    assert _lease(sessions, "c", 3) is None and _lease(sessions, "b", 2) == ("c", 3)
     with sessions.begin() as s:
-        repo.beat(s, host="h", pid=2, started_at=repo.utcnow(), nodes=[])
+        repo.release_lease(s, "b")  # not the holder: no effect
+    assert _lease(sessions, "a", 1) == ("c", 3)
+    with sessions.begin() as s:
+        repo.release_lease(s, "c")  # c stops cleanly: a takes over at once
+    assert _lease(sessions, "a", 1) is None
     with sessions() as s:
         beat = repo.coordinator_beat(s)
-        assert (beat.pid, beat.nodes) == (2, [])
+        assert (beat.token, beat.pid, beat.nodes) == ("a", 1, [])
+
+
+def test_of_coordinators_racing_for_a_free_lease_exactly_one_wins(db_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    upgrade(db_url)
+    sessions = session_factory(make_engine(db_url))
+    for round_ in range(3):  # an absent row (insert race), then a released one (update race), twice
+        if round_:
+            with sessions.begin() as s:
+                repo.release_lease(s, repo.coordinator_beat(s).token)
+        barrier = Barrier(6)
+
+        def race(i: int) -> bool:
+            barrier.wait()
+            return _lease(sessions, f"r{round_}-{i}", 100 + i) is None
+
+        with ThreadPoolExecutor(6) as pool:
+            won = list(pool.map(race, range(6)))
+        assert sum(won) == 1, won
+        with sessions() as s:
+            assert repo.coordinator_beat(s).token == f"r{round_}-{won.index(True)}"
