@@ -14,8 +14,8 @@ stage calls (``workers.supernet.refine_candidate``, ``workers.pipeline``):
    target ``native``), so the ratios to the teachers come from one quiet window.
 
 The default subnets are the members of the 40-trial search's Pareto front (BENCHMARKS.md, search
-section) that are faster than its fastest subnet at the floor: the candidates the refine stage's
-``near_floor`` policy would pick.
+section) that are faster than its fastest subnet at the floor: the candidates the refine stage
+picks from (``nas.refine``).
 """
 
 from __future__ import annotations

@@ -389,7 +389,11 @@ def report(args: argparse.Namespace, out: dict[str, Any], teacher: Path) -> None
     ]
     if pairs:
         rs = job["spec"].get("refine", {})
-        lines += ["", f"Refine stage ({rs.get('policy', 'near_floor')}: the {rs.get('top_k')} front members faster than the fastest one at the floor, closest to the floor first; "
+        faster = "front members faster than the fastest one at the floor"
+        chosen = {"fastest_reachable": f"{faster}, the fastest within {rs.get('max_gap', 12.0):g} F1 of the floor first",
+                  "near_floor": f"{faster}, closest to the floor first", "most_accurate": "most accurate feasible front members"}
+        policy = rs.get("policy", "fastest_reachable")
+        lines += ["", f"Refine stage ({policy}: the {rs.get('top_k')} {chosen.get(policy, 'front members')}; "
                   f"each distilled standalone from the teacher for {rs.get('steps')} steps of batch 16 at lr {rs.get('learning_rate')}, then INT8, F1 and speed again, as a new trial):", "",
                   "| trial | from trial | layers | F1 before | F1 after | p90 ms | samples/s | >= 99% | refine wall s |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
         for t, src in pairs:

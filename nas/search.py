@@ -476,7 +476,8 @@ class JobSearch:
                 points = repo.pareto_points(s, self.job_id, target, metric)
                 on_front = set(pareto_keys([(n, (f1, v)) for n, f1, v in points], ["maximize", speed_dir]))
                 front = [(n, f1, -v if latency else v) for n, f1, v in points if n in on_front and n not in done]
-                for n in refine_choice(front, feasible, top_k, self.spec.refine.policy):
+                rs = self.spec.refine
+                for n in refine_choice(front, feasible, top_k, rs.policy, floor=self.objectives.min_f1, max_gap=rs.max_gap):
                     if n not in chosen:
                         chosen.append(n)
         return chosen

@@ -187,16 +187,21 @@ class SupernetSpec(_Strict):
 
 class RefineSpec(_Strict):
     """Distil chosen Pareto-front members standalone, then INT8, F1 and speed again as new trials
-    (F1 before/after kept). ``near_floor`` (default) picks the members faster than the fastest one at
-    the F1 floor, closest to the floor first: those whose crossing would move the answer."""
+    (F1 before/after kept). Only members faster than the fastest one at the F1 floor can move the
+    answer by crossing it; ``nas.refine`` orders them (``fastest_reachable`` by default)."""
 
     top_k: int = Field(default=0, ge=0, le=64, description="front members refined per target (0: off)")
     steps: int = Field(default=200, ge=1, le=100_000, description="distillation steps (batch 16) per refined subnet")
     learning_rate: float = Field(default=3e-4, gt=0, le=1.0, description="peak learning rate of that distillation")
-    policy: Literal["near_floor", "most_accurate"] = Field(
-        default="near_floor",
-        description="near_floor: front members faster than the fastest feasible one, highest F1 first; "
+    policy: Literal["fastest_reachable", "near_floor", "most_accurate"] = Field(
+        default="fastest_reachable",
+        description="fastest_reachable: front members faster than the fastest feasible one and at most max_gap "
+        "F1 under the floor, fastest first; near_floor: those faster members, highest F1 first; "
         "most_accurate: the most accurate feasible members",
+    )
+    max_gap: float = Field(
+        default=12.0, ge=0, le=100,
+        description="fastest_reachable: how far under the F1 floor (points) a member may be and still be tried first",
     )
 
 
