@@ -200,7 +200,7 @@ class RefineSpec(_Strict):
         "most_accurate: the most accurate feasible members",
     )
     max_gap: float = Field(
-        default=12.0, ge=0, le=100,
+        default=15.0, ge=0, le=100,
         description="fastest_reachable: how far under the F1 floor (points) a member may be and still be tried first",
     )
 

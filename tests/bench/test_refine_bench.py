@@ -36,7 +36,11 @@ def test_refine_bench_reports_before_after_and_speed(supernet_bench, monkeypatch
     out = tmp_path / "BENCH.md"
     argv = ["--supernet-bench", str(bench), "--train-file", train, "--xquad", train, "--subnets", "1", "2", "--steps", "2",
             "--max-eval-examples", "8", "--measure-seconds", "0.2", "--quiet-wait-s", "0", "--work-dir", str(tmp_path / "work"), "--output", str(out)]  # fmt: skip
-    assert refine.main(argv) == 0
+    assert refine.main([*argv[:6], "--subnets", "1", *argv[9:]]) == 0  # a first run with one subnet ...
+    first = json.loads((tmp_path / "work" / "builds.json").read_text())["rows"]
+    assert refine.main(argv) == 0  # ... then both: trial 1 and the teachers are reused, trial 2 is built, all measured
+    kept = json.loads((tmp_path / "work" / "builds.json").read_text())["rows"]
+    assert kept["trial 1"] == first["trial 1"] and kept["teacher INT8"] == first["teacher INT8"] and "trial 2" in kept
     text = out.read_text()
     assert "<!-- bench:refine -->" in text and "| teacher FP32 | 4 |" in text and "| trial 1 | 2 |" in text and "| trial 2 | 4 |" in text
     saved = json.loads((tmp_path / "work" / "results.json").read_text())

@@ -36,13 +36,13 @@ def test_latency_fronts_pass_the_negated_p90() -> None:
 
 
 def test_fastest_reachable_tries_the_fastest_member_within_max_gap_of_the_floor_first() -> None:
-    # floor 56.2: 39 (10.1 under) and 25 (3.0 under) are within 12 points, 7 (16.8 under) is not
+    # floor 56.2: 39 (10.1 under) and 25 (3.0 under) are within 15 points, 7 (16.8 under) is not
     assert refine_choice(FRONT, feasible={0, 3}, top_k=2, floor=56.2) == [39, 25]
     assert refine_choice(FRONT, feasible={0, 3}, top_k=3, floor=56.2) == [39, 25, 7]  # then the rest, nearest first
     assert refine_choice(FRONT, feasible={0, 3}, top_k=3, floor=56.2, max_gap=20.0) == [7, 39, 25]
     assert refine_choice(FRONT, feasible={0, 3}, top_k=2, floor=56.2, max_gap=1.0) == [25, 39]  # none within: near_floor
-    assert refine_choice(FRONT, feasible=set(), top_k=2, floor=75.0) == [0, 3]  # none feasible, none within 12
-    assert refine_choice(FRONT, feasible=set(), top_k=2, floor=66.0) == [3, 0]  # none feasible: fastest within 12
+    assert refine_choice(FRONT, feasible=set(), top_k=2, floor=80.0) == [0, 3]  # none feasible, none within 15
+    assert refine_choice(FRONT, feasible=set(), top_k=2, floor=70.0) == [3, 0]  # none feasible: fastest within 15
     assert refine_choice(FRONT, feasible={0, 3}, top_k=2) == [25, 39]  # no F1 floor: near_floor
 
 
