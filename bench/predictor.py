@@ -48,20 +48,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def errors(subnets: list[Any], p90: list[float], sps: list[float], hidden: int) -> dict[str, float]:
     """Leave-one-out and first-half -> second-half MAPE (%) of the service's predictor."""
+    from bench.search import leave_one_out
     from nas.predictors.base import mape
     from nas.predictors.linear import LinearCostPredictor
 
-    def fitted(idx: list[int]) -> LinearCostPredictor:
-        model = LinearCostPredictor(base_hidden=hidden)
-        model.fit([subnets[j] for j in idx], [p90[j] for j in idx], [sps[j] for j in idx])
-        return model
-
+    loo_p90, loo_sps = leave_one_out(subnets, p90, sps, hidden=hidden)
     n = len(subnets)
-    loo = [(fitted([j for j in range(n) if j != i]).predict(subnets[i]), i) for i in range(n)]
-    half = fitted(list(range(n // 2)))
+    half = LinearCostPredictor(base_hidden=hidden)
+    half.fit(subnets[: n // 2], p90[: n // 2], sps[: n // 2])
     later = [(half.predict(subnets[i]), i) for i in range(n // 2, n)]
     return {
-        "loo_p90": mape([(p.p90_ms, p90[i]) for p, i in loo]), "loo_sps": mape([(p.throughput_sps, sps[i]) for p, i in loo]),
+        "loo_p90": mape(loo_p90), "loo_sps": mape(loo_sps),
         "half_p90": mape([(p.p90_ms, p90[i]) for p, i in later]), "half_sps": mape([(p.throughput_sps, sps[i]) for p, i in later]),
     }  # fmt: skip
 

@@ -208,12 +208,29 @@ def overheads(trials: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def leave_one_out(subnets: list[Any], p90: list[float], tpt: list[float], *, hidden: int = 384, min_points: int = 1
+                  ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:  # fmt: skip
+    """(predicted, measured) p90 and throughput pairs of the service's predictor, each subnet predicted
+    from all the others (none when fewer than ``min_points`` others)."""
+    from nas.predictors.linear import LinearCostPredictor
+
+    loo: list[tuple[float, float]] = []
+    loo_tpt: list[tuple[float, float]] = []
+    for i in range(len(subnets) if len(subnets) - 1 >= min_points else 0):
+        rest = [j for j in range(len(subnets)) if j != i]
+        model = LinearCostPredictor(base_hidden=hidden)
+        model.fit([subnets[j] for j in rest], [p90[j] for j in rest], [tpt[j] for j in rest])
+        pred = model.predict(subnets[i])
+        loo.append((pred.p90_ms, p90[i]))
+        loo_tpt.append((pred.throughput_sps, tpt[i]))
+    return loo, loo_tpt
+
+
 def predictor_error(trials: list[dict[str, Any]], min_points: int = 6) -> dict[str, Any]:
     """The latency predictor's error on measurements it had not seen: each prediction the search made
     before measuring (all of them, and those made from at least ``min_points`` measurements, when the
     search may act on them), and leave-one-out over the run's final measurements (one refit each)."""
     from nas.predictors.base import mape
-    from nas.predictors.linear import LinearCostPredictor
     from nas.types import SubnetConfig
 
     built = [
@@ -223,21 +240,8 @@ def predictor_error(trials: list[dict[str, Any]], min_points: int = 6) -> dict[s
     ]  # fmt: skip
     online = [(t["predicted"]["native"], meas(t)) for t in built if t.get("predicted") and "native" in t["predicted"]]
     enough = [(p, m) for p, m in online if p.get("points", 0) >= min_points]
-    loo: list[tuple[float, float]] = []
-    loo_tpt: list[tuple[float, float]] = []
     subnets = [SubnetConfig.from_dict(t["config"]) for t in built]
-    p90 = [meas(t)["p90_ms"] for t in built]
-    tpt = [meas(t)["throughput_sps"] for t in built]
-    hidden = 384
-    for i in range(len(built)):
-        rest = [j for j in range(len(built)) if j != i]
-        if len(rest) < min_points:
-            break
-        model = LinearCostPredictor(base_hidden=hidden)
-        model.fit([subnets[j] for j in rest], [p90[j] for j in rest], [tpt[j] for j in rest])
-        pred = model.predict(subnets[i])
-        loo.append((pred.p90_ms, p90[i]))
-        loo_tpt.append((pred.throughput_sps, tpt[i]))
+    loo, loo_tpt = leave_one_out(subnets, [meas(t)["p90_ms"] for t in built], [meas(t)["throughput_sps"] for t in built], min_points=min_points)
     return {
         "online": mape([(p["p90_ms"], m["p90_ms"]) for p, m in online]), "online_n": len(online),
         "enough": mape([(p["p90_ms"], m["p90_ms"]) for p, m in enough]), "enough_n": len(enough), "min_points": min_points,
