@@ -107,9 +107,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_teacher(args: argparse.Namespace) -> int:
-    from nas.base_models import resolve_base_model
-    from nas.data.sources import DataSourceError
-    from nas.data.squad import SquadFormatError
+    from search_spaces.base_models import resolve_base_model
+    from core.qa.sources import DataSourceError
+    from core.qa.squad import SquadFormatError
     from search_spaces.bert.training import CheckpointMismatchError, TrainSettings
     from workers.teacher import partial_dir, train_teacher
 

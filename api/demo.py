@@ -46,7 +46,7 @@ def demo_spec(train_file: str, eval_file: str, trials: int, *, synthetic: bool) 
 
 
 def _demo_data(data_dir: Path) -> tuple[str, str]:
-    from nas.data.synthetic import write_synthetic_squad
+    from core.qa.synthetic import write_synthetic_squad
 
     d = data_dir / "demo"
     train = write_synthetic_squad(d / "synthetic-train.json", num_articles=30, seed=0)

@@ -64,7 +64,7 @@ def clock_ghz() -> float:
 
 
 def peak_int8_ops(fingerprint: dict[str, Any]) -> tuple[float, str, int, float]:
-    from workers.targets import detect_cpu
+    from targets import detect_cpu
 
     cpu = detect_cpu()
     isa = isa_in_use(fingerprint, set(cpu.get("flags", [])))
@@ -74,8 +74,8 @@ def peak_int8_ops(fingerprint: dict[str, Any]) -> tuple[float, str, int, float]:
 
 
 def ops_per_inference(teacher_dir: str, config: dict[str, Any], seq_len: int) -> float:
-    from nas.base_models import read_config
-    from nas.types import SubnetConfig
+    from search_spaces.base_models import read_config
+    from core.types import SubnetConfig
     from search_spaces.bert.space import BaseDims, subnet_macs
 
     return 2.0 * subnet_macs(BaseDims.of(read_config(Path(teacher_dir))), SubnetConfig.from_dict(config), seq_len)

@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from nas.types import Measurement
+from core.types import Measurement
 
 ROOT = Path(__file__).resolve().parents[1]
 SQUAD_TRAIN = ROOT.parent / "shared" / "data" / "squad" / "squad-v1.1-train-head.json"
@@ -235,7 +235,7 @@ def stability(xml: Path, s: Settings) -> dict[str, Any]:
 
 
 def emulation(xml: Path, s: Settings) -> list[Measurement]:
-    from workers.targets import get_target
+    from targets import get_target
 
     clx = get_target("cascadelake")
     avx2 = replace(

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.refine import wait_for_quiet
     from bench.search import find_teacher_and_supernet, log
     from nas.predictors.base import mape
-    from nas.types import TrialRequest
+    from core.types import TrialRequest
     from workers.pipeline import build_candidate, measure_candidate
     from workers.supernet import load_supernet_space
 

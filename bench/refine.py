@@ -3,7 +3,7 @@
     HF_HUB_OFFLINE=1 .venv/bin/python -m bench.refine [--steps 400] [--lr 1e-4] [--subnets 25 6 39]
 
 On bench.supernet's teacher and supernet (run that first), with the worker functions a job's refine
-stage calls (``workers.supernet.refine_candidate``, ``workers.pipeline``):
+stage calls (``workers.refine.refine_candidate``, ``workers.pipeline``):
 
 1. Builds: the teacher FP32 and INT8 IRs, then for each subnet its INT8 IR as sliced from the
    supernet ("before") and after refinement: ``--steps`` steps of batch 16 distilled from the
@@ -80,7 +80,7 @@ def wait_for_quiet(threshold: float, max_wait_s: float, log: Any) -> float:
 
 
 def subnet_of(number: int) -> Any:
-    from nas.types import SubnetConfig
+    from core.types import SubnetConfig
     from search_spaces.bert.space import kept_layers
 
     n, heads, ffn = FRONT[number]
@@ -114,9 +114,10 @@ class BuildCache:
 
 def main(argv: list[str] | None = None) -> int:
     from bench.search import find_teacher_and_supernet, heldout_file, log, xquad_f1
-    from nas.types import TrialRequest
+    from core.types import TrialRequest
     from workers.pipeline import build_candidate, full_subnet, measure_candidate
-    from workers.supernet import refine_candidate, training_articles_file
+    from workers.refine import refine_candidate
+    from workers.training_articles import training_articles_file
 
     args = parse_args(argv)
     saved = args.work_dir / "results.json"

@@ -59,10 +59,10 @@ class SurrogateTable:
         import torch
         from transformers import AutoModelForQuestionAnswering
 
-        from nas.data.features import prepare_eval_features
-        from nas.data.squad import split_by_article
+        from core.qa.features import prepare_eval_features
+        from core.qa.squad import split_by_article
         from nas.predictors.linear import LinearCostPredictor
-        from nas.types import SubnetConfig
+        from core.types import SubnetConfig
         from workers import datasets
 
         sn = json.loads((args.supernet_bench / "results.json").read_text())
@@ -148,7 +148,7 @@ def run_search(table: SurrogateTable, space: Any, sampler: str, seed: int, trial
 def main(argv: list[str] | None = None) -> int:
     from bench.report import invocation, replace_section
     from bench.search import hypervolume
-    from nas.base_models import read_config
+    from search_spaces.base_models import read_config
     from search_spaces.bert.space import BertSpace
 
     args = parse_args(argv)

@@ -69,7 +69,7 @@ def log(msg: str) -> None:
 
 def heldout_file(train_file: str, fraction: float, seed: int, out: Path) -> tuple[Path, int, list[str]]:
     """The held-out articles of ``train_file`` as a SQuAD file (the split bench.teacher/supernet use)."""
-    from nas.data.squad import load_squad, split_by_article
+    from core.qa.squad import load_squad, split_by_article
 
     _, held = split_by_article(load_squad(train_file), fraction, seed=seed)
     titles = sorted({e.title for e in held})
@@ -111,7 +111,7 @@ def link_supernet(args: argparse.Namespace, job_spec: dict[str, Any], trained: P
     used only when bench.supernet trained it with exactly the job's settings (else the job trains its own)."""
     from dataclasses import asdict
 
-    from nas.base_models import read_config
+    from search_spaces.base_models import read_config
     from nas.coordinator import supernet_settings
     from nas.spec import JobSpec
     from search_spaces.bert.space import BertSpace
@@ -231,7 +231,7 @@ def predictor_error(trials: list[dict[str, Any]], min_points: int = 6) -> dict[s
     before measuring (all of them, and those made from at least ``min_points`` measurements, when the
     search may act on them), and leave-one-out over the run's final measurements (one refit each)."""
     from nas.predictors.base import mape
-    from nas.types import SubnetConfig
+    from core.types import SubnetConfig
 
     built = [
         t for t in trials
@@ -252,7 +252,7 @@ def predictor_error(trials: list[dict[str, Any]], min_points: int = 6) -> dict[s
 
 def xquad_f1(ir_dir: str, teacher: Path, xquad: str, precision: str) -> dict[str, float]:
     """F1/EM on XQuAD-en at 384/128 of a stored IR (reporting only)."""
-    from nas.types import SubnetConfig, TrialRequest
+    from core.types import SubnetConfig, TrialRequest
     from workers.pipeline import evaluate_ir
 
     req = TrialRequest(

@@ -114,7 +114,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _space(args: argparse.Namespace, teacher_dir: Path) -> Any:
-    from nas.base_models import read_config
+    from search_spaces.base_models import read_config
     from search_spaces.bert.space import BertSpace
 
     return BertSpace.from_spec(args.space, read_config(teacher_dir))
@@ -134,7 +134,7 @@ def teacher_stage(args: argparse.Namespace, train_file: str) -> tuple[Path, dict
     if args.teacher is not None:
         return args.teacher, json.loads((args.teacher / "metrics.json").read_text()) if (args.teacher / "metrics.json").is_file() else {}
     from bench import teacher as bt
-    from nas.base_models import resolve_base_model
+    from search_spaces.base_models import resolve_base_model
 
     if args.quick:  # the base model with its fresh QA head is teacher enough for a smoke test
         return resolve_base_model("minilm"), {}
@@ -153,7 +153,7 @@ def teacher_stage(args: argparse.Namespace, train_file: str) -> tuple[Path, dict
 
 def _train_child(teacher_dir: str, out_dir: str, train_file: str, space_spec: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """Runs in a fresh process: its peak RSS is the supernet training's own."""
-    from nas.base_models import read_config
+    from search_spaces.base_models import read_config
     from search_spaces.bert.space import BertSpace
     from workers.supernet import SupernetSettings, train_supernet
 
@@ -222,8 +222,8 @@ def heldout_stage(args: argparse.Namespace, teacher_dir: Path, supernet_dir: Pat
     import torch
     from transformers import AutoModelForQuestionAnswering
 
-    from nas.data.features import prepare_eval_features
-    from nas.data.squad import split_by_article
+    from core.qa.features import prepare_eval_features
+    from core.qa.squad import split_by_article
     from search_spaces.bert.supernet import SlicedSubnet
     from workers import datasets
     from workers.evaluate import evaluate_qa, torch_runner
@@ -248,7 +248,7 @@ def heldout_stage(args: argparse.Namespace, teacher_dir: Path, supernet_dir: Pat
 
 
 def _subnets(space: Any) -> list[Any]:
-    from nas.types import SubnetConfig
+    from core.types import SubnetConfig
 
     subs = []
     for d in RANK_SUBNETS:
@@ -260,8 +260,8 @@ def _subnets(space: Any) -> list[Any]:
 
 
 def _rank_data(args: argparse.Namespace, teacher_dir: Path, train_file: str) -> tuple[Any, list[Any], list[Any], Any]:
-    from nas.data.features import prepare_eval_features
-    from nas.data.squad import split_by_article
+    from core.qa.features import prepare_eval_features
+    from core.qa.squad import split_by_article
     from workers import datasets
 
     tok = datasets.tokenizer(teacher_dir)
@@ -281,12 +281,12 @@ def standalone_stage(args: argparse.Namespace, teacher_dir: Path, train_file: st
     import torch
     from transformers import AutoModelForQuestionAnswering
 
-    from nas.data.features import prepare_train_features
+    from core.qa.features import prepare_train_features
     from search_spaces.bert.extract import count_parameters, extract_standalone
     from search_spaces.bert.importance import reorder_by_importance
     from search_spaces.bert.training import TrainSettings, teacher_logits, train_qa
     from workers.evaluate import evaluate_qa, torch_runner
-    from workers.targets import has_fast_bf16
+    from targets import has_fast_bf16
 
     cache = args.out / "standalone.json"
     done: dict[str, Any] = json.loads(cache.read_text()) if cache.is_file() else {"rows": {}}
@@ -384,8 +384,8 @@ def xquad_stage(args: argparse.Namespace, teacher_dir: Path, supernet_dir: Path)
     import torch
     from transformers import AutoModelForQuestionAnswering
 
-    from nas.data.features import prepare_eval_features
-    from nas.data.squad import load_squad
+    from core.qa.features import prepare_eval_features
+    from core.qa.squad import load_squad
     from search_spaces.bert.supernet import SlicedSubnet
     from workers import datasets
     from workers.evaluate import evaluate_qa, torch_runner

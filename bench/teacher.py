@@ -145,8 +145,8 @@ def train(base_dir: Path, out: Path, train_file: str, args: argparse.Namespace, 
 def calibration_batches(train_file: str, tokenizer: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
     import numpy as np
 
-    from nas.data.features import prepare_train_features
-    from nas.data.squad import load_squad
+    from core.qa.features import prepare_train_features
+    from core.qa.squad import load_squad
 
     feats = prepare_train_features(
         load_squad(train_file), tokenizer, max_seq_length=args.eval_max_seq_length, doc_stride=args.eval_doc_stride
@@ -159,7 +159,7 @@ def evaluate(model: Any, examples: list[Any], features: Any, *, f32: bool, batch
     """F1/EM and throughput of an OpenVINO model; one warm-up batch is not timed."""
     import openvino as ov
 
-    from nas.data.features import iter_batches
+    from core.qa.features import iter_batches
     from workers.evaluate import evaluate_qa, openvino_runner
 
     compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"} if f32 else {})
@@ -260,14 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers import AutoModelForQuestionAnswering
 
-    from nas.base_models import resolve_base_model
-    from nas.data.features import prepare_eval_features
-    from nas.data.squad import load_squad, split_by_article
+    from search_spaces.base_models import resolve_base_model
+    from core.qa.features import prepare_eval_features
+    from core.qa.squad import load_squad, split_by_article
     from workers import datasets
     from workers.evaluate import f1_validation
     from workers.export import save_ir, to_openvino
     from workers.quantize import AccuracyValidation, quantize_int8
-    from workers.targets import has_fast_bf16
+    from targets import has_fast_bf16
 
     command = "HF_HUB_OFFLINE=1 " + shlex.join([".venv/bin/python", "-m", "bench.teacher", *(argv if argv is not None else sys.argv[1:])])
     started = time.perf_counter()

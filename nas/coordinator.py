@@ -30,14 +30,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from nas.base_models import has_qa_head, read_config, resolve_base_model
+from search_spaces.base_models import has_qa_head, read_config, resolve_base_model
 from nas.config import Settings
 from nas.errors import JobCancelled, failure_reason
 from nas.spec import JobSpec
 from nas.validation import with_local_data_files
 from nas.store import repo
 from nas.store.models import utcnow
-from nas.types import SubnetConfig, TrialRequest, TrialResult
+from core.types import SubnetConfig, TrialRequest, TrialResult
 
 log = logging.getLogger(__name__)
 DB_OUTAGES_PER_JOB = 3  # database outages a job rides out (waiting up to 5 min each) before it fails
@@ -113,8 +113,8 @@ def connect_ray(settings: Settings) -> None:
         served = sorted({k[3:] for n in ray.nodes() if n.get("Alive") for k in n.get("Resources", {}) if k.startswith("hw:")})
         log.info("joined the Ray cluster at %s; live nodes serve targets: %s", settings.ray_address, ", ".join(served) or "none yet")
     else:
-        from workers.ray_tasks import target_resource
-        from workers.targets import TARGETS
+        from targets import target_resource
+        from targets import TARGETS
 
         # the in-process node serves every known target: natively or emulated by an ISA cap
         resources = {target_resource(name): 1.0 for name in TARGETS}
@@ -460,7 +460,7 @@ class Coordinator:
         """The resource a measurement for ``target`` takes, and the CPU counts of the live nodes holding it."""
         import ray
 
-        from workers.ray_tasks import target_resource
+        from targets import target_resource
 
         nodes = ray.nodes()
         key = target_resource(target)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.predictors.base import SPEED_KEYS
-from nas.types import TrialRequest
+from core.types import TrialRequest
 
 _PER_TRIAL = ("job_id", "trial_number", "output_dir")
 

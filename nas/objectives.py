@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nas.spec import JobSpec
-from nas.types import TrialResult
+from core.types import TrialResult
 
 MIB = float(1 << 20)
 

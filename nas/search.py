@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import TrialState
 
-from nas.base_models import read_config
+from search_spaces.base_models import read_config
 from nas.errors import JobCancelled, failure_reason
 from nas.dedupe import link_artifacts, same_machine, trial_cache_key
 from nas.objectives import JobObjectives
@@ -30,7 +30,7 @@ from nas.predictors.tracker import SpeedPredictors
 from nas.samplers import grid_of, make_sampler
 from nas.spec import JobSpec
 from nas.store import repo
-from nas.types import Measurement, SubnetConfig, TrialRequest, TrialResult
+from core.types import Measurement, SubnetConfig, TrialRequest, TrialResult
 from search_spaces.bert.space import BertSpace
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ class JobSearch:
         return study
 
     def _profiles(self) -> dict[str, dict[str, Any]]:
-        from workers.targets import get_target
+        from targets import get_target
 
         return {t: get_target(t).to_profile() for t in self.spec.targets}
 

@@ -6,11 +6,11 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from nas.base_models import read_config, resolve_base_model
+from search_spaces.base_models import read_config, resolve_base_model
 from nas.config import Settings
-from nas.data.features import check_questions_fit
-from nas.data.sources import DataSourceError, Role, is_named, resolve_data_file
-from nas.data.squad import SquadFormatError, is_synthetic, load_squad
+from core.qa.features import check_questions_fit
+from core.qa.sources import DataSourceError, Role, is_named, resolve_data_file
+from core.qa.squad import SquadFormatError, is_synthetic, load_squad
 from nas.spec import JobSpec
 from search_spaces.bert.space import BertSpace
 
@@ -87,7 +87,7 @@ def with_local_data_files(spec: JobSpec, settings: Settings) -> JobSpec:
 
 def validate_job(spec: JobSpec, settings: Settings) -> bool:
     """Raise ``SpecError`` for the first bad field; return whether the data is synthetic."""
-    from workers.targets import TARGETS
+    from targets import TARGETS
 
     try:
         base_dir = resolve_base_model(spec.base_model)

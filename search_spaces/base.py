@@ -7,7 +7,7 @@ from typing import Any
 
 import optuna
 
-from nas.types import SubnetConfig
+from core.types import SubnetConfig
 
 
 class SearchSpace(ABC):

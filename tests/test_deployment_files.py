@@ -44,7 +44,7 @@ def test_compose_file_parses_and_runs_real_cli_commands() -> None:
 
 
 def test_one_worker_per_target_joins_the_head_with_the_shared_artifacts() -> None:
-    from workers.targets import TARGETS
+    from targets import TARGETS
 
     services = _compose()["services"]
     api = services["api"]

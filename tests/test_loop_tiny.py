@@ -98,8 +98,8 @@ def test_downloaded_model_loads_and_reproduces_stored_f1(service, finished_job, 
     import openvino as ov
     from transformers import AutoTokenizer
 
-    from nas.data.features import prepare_eval_features
-    from nas.data.squad import load_squad
+    from core.qa.features import prepare_eval_features
+    from core.qa.squad import load_squad
     from workers.evaluate import evaluate_qa, openvino_runner
 
     client, _ = service

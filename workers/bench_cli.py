@@ -83,7 +83,7 @@ def _find_xml(root: Path, *, label: str) -> Path:
 def _load_profiles(args: argparse.Namespace) -> None:
     """Built-ins, ``HWNAS_TARGETS_DIR`` and the service's ``<data dir>/targets``."""
     from nas.config import Settings
-    from workers.targets import load_targets
+    from targets import load_targets
 
     data_dir = getattr(args, "data_dir", None) or Settings().data_dir
     load_targets(Path(data_dir) / "targets")
@@ -108,7 +108,7 @@ def _error(message: str) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from workers.benchmark import measure_ir
-    from workers.targets import TargetProfileError, get_target
+    from targets import TargetProfileError, get_target
 
     try:
         _load_profiles(args)
@@ -220,7 +220,7 @@ def add_bench_parser(sub: Any) -> argparse.ArgumentParser:
 
 def describe_targets() -> dict[str, Any]:
     """Profiles and this machine, as ``GET /api/v1/targets`` returns them."""
-    from workers.targets import TARGETS, detect_cpu, is_native, native_target
+    from targets import TARGETS, detect_cpu, is_native, native_target
 
     cpu = detect_cpu()
     return {
@@ -233,7 +233,7 @@ def describe_targets() -> dict[str, Any]:
 
 
 def cmd_targets(args: argparse.Namespace) -> int:
-    from workers.targets import TargetProfileError
+    from targets import TargetProfileError
 
     try:
         _load_profiles(args)

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nas.types import Measurement
-from workers.targets import HardwareTarget, detect_cpu, get_target, is_native, logical_cpus
+from core.types import Measurement
+from targets import HardwareTarget, detect_cpu, get_target, is_native, logical_cpus
 
 if TYPE_CHECKING:
     import openvino as ov

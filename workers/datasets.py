@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nas.data.features import EvalFeatures, TrainFeatures, prepare_eval_features, prepare_train_features
-from nas.data.squad import QAExample, load_squad
+from core.qa.features import EvalFeatures, TrainFeatures, prepare_eval_features, prepare_train_features
+from core.qa.squad import QAExample, load_squad
 
 
 def _key(path: str) -> tuple[str, float, int]:

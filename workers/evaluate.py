@@ -7,9 +7,9 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 from rich.progress import Progress
 
-from nas.data.features import EvalFeatures, iter_batches, postprocess_predictions
-from nas.data.metric import f1_score, metric_max_over_ground_truths, squad_scores
-from nas.data.squad import QAExample
+from core.qa.features import EvalFeatures, iter_batches, postprocess_predictions
+from core.qa.metric import f1_score, metric_max_over_ground_truths, squad_scores
+from core.qa.squad import QAExample
 
 Logits = tuple[np.ndarray, np.ndarray]
 Runner = Callable[[dict[str, np.ndarray]], Logits]

@@ -17,8 +17,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from nas.artifacts import ZIP_NAME, sha256_of
-from nas.types import Measurement, SubnetConfig, TrialRequest, TrialResult
+from core.artifacts import ZIP_NAME, sha256_of
+from core.types import Measurement, SubnetConfig, TrialRequest, TrialResult
 from workers import datasets
 from workers.benchmark import measure_ir
 from workers.evaluate import evaluate_qa, openvino_runner
@@ -59,11 +59,11 @@ def calibration_batches(req: TrialRequest) -> list[dict[str, np.ndarray]]:
 
 def calibration_file(req: TrialRequest) -> str:
     """The train file INT8 calibration and the accuracy-aware validation read: for a subnet of a
-    supernet, its training articles only (``workers.supernet.training_articles_file``), so that no
+    supernet, its training articles only (``workers.training_articles.training_articles_file``), so that no
     activation statistic comes from the articles a held-out F1 is scored on."""
     if not req.supernet_dir:
         return req.train_file
-    from workers.supernet import training_articles_file
+    from workers.training_articles import training_articles_file
 
     return training_articles_file(req)
 
@@ -71,7 +71,7 @@ def calibration_file(req: TrialRequest) -> str:
 def accuracy_validation(req: TrialRequest) -> AccuracyValidation:
     """F1 on the last questions of the TRAIN file (never the eval file), away from the calibration windows
     (those come from the first questions) wherever the file is long enough."""
-    from nas.data.features import prepare_eval_features
+    from core.qa.features import prepare_eval_features
     from workers.evaluate import f1_validation
 
     examples = datasets.examples(req.train_file)
@@ -103,7 +103,7 @@ def _distil(student: Any, teacher: Any, req: TrialRequest) -> None:
 
     feats = datasets.train_features(req.train_file, None, req.teacher_dir, req.max_seq_length, req.doc_stride)
     soft = datasets.teacher_soft_targets(teacher, req.teacher_dir, req.train_file, req.max_seq_length, req.doc_stride)
-    from workers.targets import has_fast_bf16
+    from targets import has_fast_bf16
 
     settings = TrainSettings(
         max_steps=req.finetune_steps, learning_rate=req.finetune_lr, warmup_ratio=0.1, seed=req.seed, bf16=has_fast_bf16()
@@ -277,7 +277,7 @@ def run_trial(req: TrialRequest, *, precision: str = "int8") -> TrialResult:
 
 def full_subnet(teacher_dir: str) -> SubnetConfig:
     """The teacher itself as a subnet (every layer, every head, the whole FFN)."""
-    from nas.base_models import read_config
+    from search_spaces.base_models import read_config
 
     cfg = read_config(Path(teacher_dir))
     n = cfg.num_hidden_layers

@@ -15,8 +15,7 @@ from typing import Any
 
 import ray
 
-from nas.types import Measurement, TrialRequest, TrialResult
-from workers.node import target_resource  # noqa: F401  (re-exported: the coordinator imports it from here)
+from core.types import Measurement, TrialRequest, TrialResult
 
 
 def _use_assigned_cpus() -> None:
@@ -61,7 +60,7 @@ def build_supernet(teacher_dir: str, out_dir: str, kwargs: dict[str, Any]) -> di
     _use_assigned_cpus()
     from pathlib import Path
 
-    from nas.base_models import read_config
+    from search_spaces.base_models import read_config
     from search_spaces.bert.space import BertSpace
     from workers.supernet import SupernetSettings, train_supernet
 
@@ -73,8 +72,8 @@ def build_supernet(teacher_dir: str, out_dir: str, kwargs: dict[str, Any]) -> di
 
 @ray.remote
 def refine(request: TrialRequest, steps: int, before: TrialResult | None = None) -> TrialResult:
-    """``workers.supernet.refine_candidate``: distil a front member standalone, then INT8 and F1 again."""
+    """``workers.refine.refine_candidate``: distil a front member standalone, then INT8 and F1 again."""
     _use_assigned_cpus()
-    from workers.supernet import refine_candidate
+    from workers.refine import refine_candidate
 
     return refine_candidate(request, steps, before=before)

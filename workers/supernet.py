@@ -1,4 +1,4 @@
-"""Train a weight-sharing supernet from a QA teacher, and refine a chosen subnet standalone.
+"""Train a weight-sharing supernet from a QA teacher.
 
 Interface for the coordinator (all pure functions of their arguments; they write only under
 the directories they are given and never touch the database):
@@ -12,25 +12,22 @@ the directories they are given and never touch the database):
   one; the finished supernet is renamed to ``out_dir`` (a full-size ``BertForQuestionAnswering``
   directory plus ``supernet.json``), so a half-trained supernet is never found under it.
 - A trial slices the supernet when its ``TrialRequest.supernet_dir`` is set (``build_candidate``).
-- ``refine_candidate(request, steps, before=None) -> TrialResult``: distil the subnet standalone
-  from the teacher for ``steps`` more steps, rebuild its INT8 IR and F1; the result carries the
-  F1/EM before (``before``'s, or a fresh build without refinement) and after.
+- Refining a chosen subnet standalone is ``workers.refine``; what it and calibration may read of the
+  train file is ``workers.training_articles``.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import resource
 import shutil
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from nas.artifacts import sha256_of
-from nas.types import TrialRequest, TrialResult
+from core.artifacts import sha256_of
 
 CHECKPOINT_SUBDIR = "checkpoint"
 SUPERNET_FILE = "supernet.json"
@@ -130,14 +127,14 @@ def train_supernet(
     import torch
     from transformers import AutoModelForQuestionAnswering
 
-    from nas.data.features import prepare_eval_features, prepare_train_features
-    from nas.data.squad import split_by_article
+    from core.qa.features import prepare_eval_features, prepare_train_features
+    from core.qa.squad import split_by_article
     from search_spaces.bert.importance import reorder_by_importance
     from search_spaces.bert.supernet import SlicedSubnet
     from search_spaces.bert.training import Sandwich, teacher_logits, train_qa
     from workers import datasets
     from workers.evaluate import evaluate_qa, torch_runner
-    from workers.targets import has_fast_bf16
+    from targets import has_fast_bf16
 
     def stage(text: str) -> None:
         if on_stage is not None:
@@ -238,66 +235,3 @@ def train_supernet(
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
     return metrics
-
-
-def training_articles_file(request: TrialRequest) -> str:
-    """``request.train_file`` without the articles the supernet held out (``validation_split``), as a
-    SQuAD file beside the trial's directory: refinement trains with labels, so it must never see the
-    articles a held-out F1 is scored on. The train file itself when the supernet held nothing out of it.
-    Cached per process (the coordinator asks again for every trial's model card)."""
-    from workers import datasets
-
-    info_file = Path(str(request.supernet_dir)) / SUPERNET_FILE
-    keys = (datasets._key(request.train_file), datasets._key(str(info_file)), str(Path(request.output_dir).parent))
-    out = _training_articles_file(*keys)
-    if out and not Path(out).is_file():  # removed since: write it again
-        _training_articles_file.cache_clear()
-        out = _training_articles_file(*keys)
-    return out or request.train_file
-
-
-@functools.lru_cache(maxsize=16)
-def _training_articles_file(train_key: tuple[str, float, int], info_key: tuple[str, float, int], out_parent: str) -> str:
-    """The training-articles file's path, or "" when the supernet split nothing off this train file."""
-    from nas.data.squad import split_by_article
-    from workers import datasets
-
-    train_file = train_key[0]
-    info = json.loads(Path(info_key[0]).read_text())
-    settings = info.get("settings", {})
-    fraction = settings.get("validation_split") or 0.0
-    if not fraction or Path(info.get("train_file", "")).resolve() != Path(train_file):
-        return ""
-    _, held = split_by_article(datasets.examples(train_file, settings.get("max_train_examples")), fraction, seed=settings.get("seed", 0))
-    titles = {e.title for e in held}
-    raw = json.loads(Path(train_file).read_text())
-    raw["data"] = [a for a in raw["data"] if a.get("title") not in titles]
-    text = json.dumps(raw)
-    out = Path(out_parent) / f"train-articles-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
-    if not out.is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(f".{time.time_ns()}.tmp")
-        tmp.write_text(text)
-        tmp.replace(out)
-    return str(out)
-
-
-def refine_candidate(request: TrialRequest, steps: int, *, before: TrialResult | None = None) -> TrialResult:
-    """Distil ``request.subnet`` (sliced from ``request.supernet_dir``) standalone from the teacher for
-    ``steps`` steps, then INT8 and F1 as any trial. ``f1_before_refine`` / ``exact_match_before_refine``
-    are ``before``'s F1/EM (the search's result for this subnet), or those of a build without refinement."""
-    from workers.pipeline import build_candidate
-
-    if request.supernet_dir is None:
-        raise ValueError("refine_candidate needs a TrialRequest with supernet_dir")
-    request = replace(request, train_file=training_articles_file(request))  # distil and calibrate on training articles only
-    if before is None:
-        out = Path(request.output_dir)
-        before = build_candidate(replace(request, finetune_steps=0, output_dir=str(out.with_name(out.name + "-before"))))
-    after = build_candidate(replace(request, finetune_steps=steps))
-    return replace(
-        after,
-        f1_before_refine=before.f1,
-        exact_match_before_refine=before.exact_match,
-        stage_seconds={**after.stage_seconds, "refine_steps": float(steps)},
-    )

@@ -15,13 +15,13 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from nas.data.features import prepare_eval_features, prepare_train_features
-from nas.data.sources import resolve_data_file
-from nas.data.squad import split_by_article
+from core.qa.features import prepare_eval_features, prepare_train_features
+from core.qa.sources import resolve_data_file
+from core.qa.squad import split_by_article
 from search_spaces.bert.training import TrainSettings, train_qa
 from workers import datasets
 from workers.evaluate import evaluate_qa, torch_runner
-from workers.targets import has_fast_bf16
+from targets import has_fast_bf16
 
 CHECKPOINT_SUBDIR = "checkpoint"
 

@@ -16,7 +16,7 @@ from api.cache import RevisionCache
 from api.deps import CacheDep, CoordinatorDep, SessionDep, SettingsDep
 from api.schemas import BaselineOut, Constraint, JobCreated, JobOut, ParetoOut, Progress, TrialOut
 from api.security import ReadAccess, WriteAccess
-from nas.artifacts import ArtifactCorrupted, ArtifactError, model_zip
+from core.artifacts import ArtifactCorrupted, ArtifactError, model_zip
 from nas.objectives import f1_floor
 from nas.pareto import pareto_keys
 from nas.spec import JobSpec

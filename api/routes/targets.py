@@ -1,7 +1,7 @@
 """/api/v1/targets: the hardware target profiles, what this machine is, and adding a user profile.
 
 User profiles added here are written as ``<name>.yaml`` into ``Settings.data_dir / "targets"``
-and registered in this process's ``workers.targets.TARGETS`` (which job validation reads). The
+and registered in this process's ``targets.TARGETS`` (which job validation reads). The
 router's lifespan loads that directory when the app starts, so profiles survive a restart.
 Workers in other processes find them through ``HWNAS_TARGETS_DIR`` (see the README).
 """
@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, status
 from pydantic import BaseModel
 
 from api.security import ReadAccess, WriteAccess
-from workers.targets import (
+from targets import (
     TARGETS,
     HardwareTarget,
     TargetExistsError,

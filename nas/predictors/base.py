@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nas.types import SubnetConfig
+from core.types import SubnetConfig
 
 # fingerprint fields that change speed; measurements agreeing on all of them are one population
 SPEED_KEYS = ("microarchitecture", "emulated", "isa_cap", "threads", "streams", "inference_precision", "openvino_version")

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from nas.predictors.base import LatencyPredictor, Prediction
-from nas.types import SubnetConfig
+from core.types import SubnetConfig
 
 
 class LinearCostPredictor(LatencyPredictor):

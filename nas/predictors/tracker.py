@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from nas.predictors import make_predictor
 from nas.predictors.base import LatencyPredictor, Prediction, mape
-from nas.types import SubnetConfig
+from core.types import SubnetConfig
 
 
 @dataclass

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from nas.store.models import Artifact, Baseline, CoordinatorBeat, Event, Job, Measurement, Trial, utcnow
-from nas.types import TrialResult
+from core.types import TrialResult
 
 TERMINAL = ("completed", "failed", "cancelled")
 

@@ -15,7 +15,7 @@ import os
 import torch
 from torch import nn
 
-from nas.types import SubnetConfig
+from core.types import SubnetConfig
 
 
 def _slice_linear(layer: nn.Linear, *, out_keep: int | None = None, in_keep: int | None = None) -> nn.Linear:

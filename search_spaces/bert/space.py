@@ -17,7 +17,7 @@ from typing import Any
 
 import optuna
 
-from nas.types import SubnetConfig
+from core.types import SubnetConfig
 from search_spaces.base import SearchSpace
 
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from transformers.activations import ACT2FN
 
-from nas.types import SubnetConfig
+from core.types import SubnetConfig
 from search_spaces.bert.modeling_hwnas_bert import additive_mask, embed, encoder_layer
 
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas.data.features import TrainFeatures
+from core.qa.features import TrainFeatures
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.pt"

@@ -21,7 +21,7 @@ from nas.config import Settings
 from nas.store import repo
 from nas.store.db import make_engine, session_factory, upgrade
 from nas.store.tokens import create_token
-from nas.types import Measurement, SubnetConfig, TrialResult
+from core.types import Measurement, SubnetConfig, TrialResult
 from tests.helpers import dominated
 from tests.store.conftest import _drop, _pg_database
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.routes import targets as targets_route
 from nas.config import Settings
-from workers.targets import TARGETS, get_target
+from targets import TARGETS, get_target
 
 PROFILE = {
     "name": "icelake-16c",

@@ -14,7 +14,7 @@ from bench import refine
 @pytest.fixture()
 def supernet_bench(tmp_path: Path, tiny_qa_model: Path, squad_files: tuple[str, str]) -> tuple[Path, str]:
     from bench.teacher import quick_subset
-    from nas.base_models import read_config
+    from search_spaces.base_models import read_config
     from search_spaces.bert.space import BertSpace
     from workers.supernet import SupernetSettings, train_supernet
 

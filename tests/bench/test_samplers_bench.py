@@ -48,7 +48,7 @@ def test_compares_samplers_on_one_shared_table(bench_dirs: tuple[Path, Path], sq
     # every job starts with the same anchors: the largest subnet first
     args = samplers.parse_args(argv)
     table = samplers.SurrogateTable(args)
-    from nas.base_models import read_config
+    from search_spaces.base_models import read_config
     from search_spaces.bert.space import BertSpace
 
     space = BertSpace.from_spec(table.space_spec, read_config(table.teacher_dir))

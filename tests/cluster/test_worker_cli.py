@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.node import check_target, plan_worker, ray_auth_env
+from targets import check_target
+from workers.node import plan_worker, ray_auth_env
 
 ICELAKE_HOST = {"microarchitecture": "icelake", "model_name": "Intel Xeon Platinum 8375C", "flags": ["avx2", "avx512f", "avx512_vnni"], "logical_cpus": 8}
 ZEN3_HOST = {"microarchitecture": "zen3", "model_name": "AMD EPYC 7R13", "flags": ["avx2"], "logical_cpus": 8}

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nas.data.features import (
+from core.qa.features import (
     EvalFeatures,
     TrainFeatures,
     check_questions_fit,
@@ -20,9 +20,9 @@ from nas.data.features import (
     prepare_eval_features,
     prepare_train_features,
 )
-from nas.data.metric import normalize_answer, squad_scores
-from nas.data.squad import QAExample, SquadFormatError, load_squad
-from nas.data.synthetic import write_synthetic_squad
+from core.qa.metric import normalize_answer, squad_scores
+from core.qa.squad import QAExample, SquadFormatError, load_squad
+from core.qa.synthetic import write_synthetic_squad
 
 SEQ, STRIDE = 128, 32  # short windows, so most real contexts need several
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from nas.data.metric import (
+from core.qa.metric import (
     exact_match_score,
     f1_score,
     metric_max_over_ground_truths,
     normalize_answer,
     squad_scores,
 )
-from nas.data.squad import QAExample
+from core.qa.squad import QAExample
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from nas.data.sources import DataSourceError, is_named, parse_name, resolve_data_file, to_squad_json
-from nas.data.squad import load_squad
+from core.qa.sources import DataSourceError, is_named, parse_name, resolve_data_file, to_squad_json
+from core.qa.squad import load_squad
 
 ROWS = [
     {"id": "1", "title": "Paris", "context": "Paris is in France.", "question": "Where is Paris?",

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from nas.data.squad import QAExample, SquadFormatError, is_synthetic, load_squad, split_by_article
+from core.qa.squad import QAExample, SquadFormatError, is_synthetic, load_squad, split_by_article
 
 CONTEXT = "Paris is the capital of France. The Seine flows through Paris."
 

@@ -7,8 +7,8 @@ import random
 import re
 from pathlib import Path
 
-from nas.data.squad import is_synthetic, load_squad
-from nas.data.synthetic import generate_synthetic_squad, write_synthetic_squad
+from core.qa.squad import is_synthetic, load_squad
+from core.qa.synthetic import generate_synthetic_squad, write_synthetic_squad
 
 
 def test_deterministic_per_seed_without_global_state() -> None:

@@ -16,7 +16,7 @@ from nas.predictors import make_predictor, mape
 from nas.predictors.tracker import SpeedPredictors
 from nas.samplers import SAMPLERS, grid_of, make_sampler
 from nas.spec import JobSpec
-from nas.types import Measurement, SubnetConfig, TrialRequest, TrialResult
+from core.types import Measurement, SubnetConfig, TrialRequest, TrialResult
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

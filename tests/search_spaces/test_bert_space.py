@@ -9,7 +9,7 @@ import pytest
 import torch
 import transformers
 
-from nas.types import SubnetConfig
+from core.types import SubnetConfig
 from search_spaces.bert.extract import count_parameters, extract_subnet
 from search_spaces.bert.space import UniformBertSpace, kept_layers
 

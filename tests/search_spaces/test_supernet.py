@@ -13,7 +13,7 @@ import torch
 import transformers
 
 from nas.spec import SearchSpaceSpec
-from nas.types import SubnetConfig
+from core.types import SubnetConfig
 from search_spaces.bert.extract import count_parameters, extract_standalone, save_standalone
 from search_spaces.bert.importance import apply_order, reorder_by_importance
 from search_spaces.bert.space import BertSpace, UniformBertSpace
@@ -223,7 +223,7 @@ def test_sliced_subnet_rejects_what_the_supernet_lacks(model) -> None:  # type: 
 
 
 def _features(n: int = 24, seq: int = 16):  # type: ignore[no-untyped-def]
-    from nas.data.features import TrainFeatures
+    from core.qa.features import TrainFeatures
 
     rng = np.random.default_rng(0)
     ids = rng.integers(5, 100, (n, seq)).astype(np.int64)

@@ -10,7 +10,7 @@ import pytest
 import torch
 import transformers
 
-from nas.data.features import TrainFeatures
+from core.qa.features import TrainFeatures
 from search_spaces.bert.training import (
     CheckpointMismatchError,
     TrainSettings,

@@ -8,7 +8,7 @@ from sqlalchemy import inspect
 
 from nas.store import repo
 from nas.store.db import downgrade, make_engine, session_factory, upgrade
-from nas.types import Measurement, SubnetConfig, TrialResult
+from core.types import Measurement, SubnetConfig, TrialResult
 
 TABLES = {"hwnas_jobs", "hwnas_trials", "hwnas_baselines", "hwnas_measurements", "hwnas_events", "hwnas_api_tokens", "hwnas_artifacts", "hwnas_coordinator"}
 

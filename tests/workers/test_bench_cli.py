@@ -108,7 +108,7 @@ def test_bench_uncompilable_ir_exits_1_with_openvino_message(tmp_path: Path, cap
 
 
 def test_targets_lists_profiles_and_this_machine(tmp_path: Path, capsys, monkeypatch):
-    from workers.targets import TARGETS, detect_cpu
+    from targets import TARGETS, detect_cpu
 
     monkeypatch.delenv("HWNAS_TARGETS_DIR", raising=False)
     (tmp_path / "targets").mkdir()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.types import Measurement
+from core.types import Measurement
 from workers import benchmark
 from workers.benchmark import (
     PROJECT_ROOT,
@@ -24,7 +24,7 @@ from workers.benchmark import (
     spread_pct,
     thread_cap,
 )
-from workers.targets import TARGETS, HardwareTarget, logical_cpus
+from targets import TARGETS, HardwareTarget, logical_cpus
 
 SEQ_LEN = 32
 ONCE = {"min_repeats": 1, "max_repeats": 1}
@@ -217,7 +217,7 @@ def test_error_text_keeps_the_exception_not_the_traceback():
 
 def test_evaluate_ir_on_corrupt_ir_raises_openvino_error(tmp_path: Path):
     """A trial whose IR does not compile fails with OpenVINO's message (before reading any data)."""
-    from nas.types import SubnetConfig, TrialRequest
+    from core.types import SubnetConfig, TrialRequest
     from workers.pipeline import evaluate_ir
 
     req = TrialRequest(

@@ -9,8 +9,8 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from nas.data.features import prepare_eval_features, prepare_train_features
-from nas.data.squad import load_squad
+from core.qa.features import prepare_eval_features, prepare_train_features
+from core.qa.squad import load_squad
 from workers.evaluate import evaluate_qa, f1_validation, openvino_runner, per_question_f1, subset_features
 from workers.quantize import AccuracyValidation, advanced_parameters, quantize_int8, quantized_node_count
 
@@ -137,7 +137,7 @@ def test_f1_validation_matches_evaluate_qa(tiny: dict[str, Any]) -> None:
 def test_trial_accuracy_validation_uses_the_end_of_the_train_file(
     tiny_qa_model: Path, squad_files: tuple[str, str], tmp_path: Path
 ) -> None:
-    from nas.types import SubnetConfig, TrialRequest
+    from core.types import SubnetConfig, TrialRequest
     from workers.pipeline import AC_VALIDATION_QUESTIONS, accuracy_validation
 
     req = TrialRequest(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.types import SubnetConfig, TrialRequest
+from core.types import SubnetConfig, TrialRequest
 
 SEQ, STRIDE = 64, 16
 SPACE = {"layers": [2, 4], "heads": [1, 2, 4], "ffn": {"min": 32, "max": 128, "step": 32}, "per_layer": True}
@@ -23,7 +23,7 @@ def small_train(squad_files: tuple[str, str], tmp_path_factory: pytest.TempPathF
 
 @pytest.fixture(scope="module")
 def supernet(tiny_qa_model: Path, small_train: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    from nas.base_models import read_config
+    from search_spaces.base_models import read_config
     from search_spaces.bert.space import BertSpace
     from workers.supernet import SupernetSettings, train_supernet
 
@@ -36,7 +36,7 @@ def supernet(tiny_qa_model: Path, small_train: str, tmp_path_factory: pytest.Tem
 
 
 def test_train_supernet_writes_a_reusable_directory(supernet, tiny_qa_model: Path, small_train: str) -> None:  # type: ignore[no-untyped-def]
-    from nas.base_models import read_config
+    from search_spaces.base_models import read_config
     from search_spaces.bert.space import BertSpace
     from workers.supernet import SUPERNET_FILE, SupernetSettings, load_supernet_space, partial_dir, supernet_key
 
@@ -69,7 +69,8 @@ def test_trial_from_supernet_and_refinement(supernet, tiny_qa_model: Path, small
 
     from workers import pipeline
     from workers.pipeline import build_candidate
-    from workers.supernet import refine_candidate, training_articles_file
+    from workers.refine import refine_candidate
+    from workers.training_articles import training_articles_file
 
     calibrated_on: list[str] = []
     original = pipeline.calibration_batches
@@ -95,8 +96,8 @@ def test_trial_from_supernet_and_refinement(supernet, tiny_qa_model: Path, small
 
 
 def test_refinement_trains_only_on_the_articles_the_supernet_trained_on(supernet, tiny_qa_model: Path, small_train: str, squad_files, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from nas.data.squad import load_squad, split_by_article
-    from workers.supernet import training_articles_file
+    from core.qa.squad import load_squad, split_by_article
+    from workers.training_articles import training_articles_file
 
     req = _request(tiny_qa_model, supernet[0], small_train, squad_files[1], tmp_path / "t1", SubnetConfig((0,), (1,), (32,)))
     kept, held = split_by_article(load_squad(small_train), 0.25, seed=0)  # the fixture's validation_split, seed 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workers.targets import (
+from targets import (
     BUILTIN_DIR,
     RELEVANT_FLAGS,
     TARGETS,
@@ -143,7 +143,7 @@ def test_builtin_profiles_are_yaml_files():
 
 def test_profiles_ship_as_package_data():
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
-    assert "profiles/*.yaml" in pyproject["tool"]["setuptools"]["package-data"]["workers.targets"]
+    assert "profiles/*.yaml" in pyproject["tool"]["setuptools"]["package-data"]["targets"]
 
 
 def test_user_profiles_come_from_env_dir_read_at_load_time(user_dir: Path, monkeypatch: pytest.MonkeyPatch):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nas.data.synthetic import write_synthetic_squad
+from core.qa.synthetic import write_synthetic_squad
 from search_spaces.bert.training import TrainSettings
 from workers.teacher import partial_dir, train_teacher
 
@@ -69,7 +69,7 @@ def test_interrupted_teacher_resumes_from_its_checkpoint(tiny_qa_model: Path, da
 
 
 def test_bad_eval_data_fails_before_any_training(tiny_qa_model: Path, data: tuple[str, str], tmp_path: Path) -> None:
-    from nas.data.squad import SquadFormatError
+    from core.qa.squad import SquadFormatError
 
     doc = json.loads(Path(data[1]).read_text())
     doc["data"][0]["paragraphs"][0]["qas"][0]["question"] = "why " * 100

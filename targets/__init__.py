@@ -7,10 +7,10 @@ the kernels and the parallelism, not the cache sizes, memory bandwidth or clocks
 measurement records the host (``detect_cpu``) next to the target name.
 
 Targets are data (``profiles/*.yaml``, ``HWNAS_TARGETS_DIR``, ``register_target``); see
-``workers.targets.registry``. Importing this package reads no file.
+``targets.registry``. Importing this package reads no file.
 """
 
-from workers.targets.cpu import (
+from targets.cpu import (
     CPUINFO,
     RELEVANT_FLAGS,
     detect_cpu,
@@ -19,7 +19,8 @@ from workers.targets.cpu import (
     microarchitecture,
     parse_cpuinfo,
 )
-from workers.targets.registry import (
+from targets.emulation import TargetCheck, check_target, target_resource
+from targets.registry import (
     BUILTIN_DIR,
     ONEDNN_ISAS,
     TARGETS,
@@ -50,7 +51,10 @@ __all__ = [
     "TargetExistsError",
     "TargetProfile",
     "TargetProfileError",
+    "TargetCheck",
     "TargetRegistry",
+    "check_target",
+    "target_resource",
     "detect_cpu",
     "get_target",
     "has_fast_bf16",

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.data.squad import QAExample, SquadFormatError
+from core.qa.squad import QAExample, SquadFormatError
 
 _CHUNK = 1000  # examples tokenised at a time
 _CLS_INDEX = 0  # BERT-style inputs start with [CLS]; it labels "answer not in this window"

@@ -142,7 +142,7 @@ class TrialResult:
     artifact_dir: str
     host: str = ""
     checksums: dict[str, str] = field(default_factory=dict)  # file name -> sha256 of the IR files
-    # Set by refinement (workers.supernet.refine_candidate): the F1/EM of the same subnet before it.
+    # Set by refinement (workers.refine.refine_candidate): the F1/EM of the same subnet before it.
     f1_before_refine: float | None = None
     exact_match_before_refine: float | None = None
 

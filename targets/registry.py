@@ -3,7 +3,7 @@
 A profile names a CPU to measure for and how: the oneDNN ISA cap that emulates it on another
 host, the cores/threads and throughput streams a deployment uses, and the sequence length and
 batch sizes of its two scenarios (SingleStream latency, Offline throughput). Built-in profiles
-are ``workers/targets/profiles/*.yaml``; users add their own without code, as YAML files in the
+are ``targets/profiles/*.yaml``; users add their own without code, as YAML files in the
 directory named by ``HWNAS_TARGETS_DIR`` (several may be joined with ``os.pathsep``), through
 ``register_target(profile_dict)``, or through ``POST /api/v1/targets``.
 

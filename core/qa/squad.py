@@ -148,7 +148,7 @@ def load_squad(path: str | os.PathLike[str], *, limit: int | None = None) -> lis
 
 
 def is_synthetic(path: str | os.PathLike[str]) -> bool:
-    """True for files made by ``nas.data.synthetic`` (top-level ``"synthetic": true``)."""
+    """True for files made by ``core.qa.synthetic`` (top-level ``"synthetic": true``)."""
     root = _read_json(path)
     return isinstance(root, dict) and root.get("synthetic") is True
 

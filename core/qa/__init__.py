@@ -1,0 +1,1 @@
+"""The extractive-QA task: SQuAD-format reading and validation, tokenised windows, the official metric."""
