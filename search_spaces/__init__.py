@@ -1,0 +1,64 @@
+"""Model families and their search spaces, by the ``model_type`` of a Hugging Face config.
+
+``FAMILIES`` maps a family name to the module that defines its ``FAMILY`` (a ``ModelFamily``),
+imported only when asked for: looking a family up loads no torch. Adding a family is one module
+and one line here, and passing ``tests/search_spaces/test_family_conformance.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+from typing import Any
+
+from search_spaces.base import ModelFamily, SearchSpace
+
+FAMILIES: dict[str, str] = {
+    "bert": "search_spaces.bert.family",
+}
+
+
+class UnsupportedModelType(ValueError):
+    """A base model whose ``model_type`` no registered family covers."""
+
+
+@lru_cache(maxsize=None)
+def _load(name: str) -> ModelFamily:
+    family = importlib.import_module(FAMILIES[name]).FAMILY
+    if not isinstance(family, ModelFamily):
+        raise TypeError(f"{FAMILIES[name]}.FAMILY is not a ModelFamily")
+    return family
+
+
+def supported_model_types() -> list[str]:
+    return sorted(t for name in FAMILIES for t in _load(name).model_types)
+
+
+def family_of(model_type: str | None) -> ModelFamily:
+    """The family serving ``model_type``; ``UnsupportedModelType`` names it and lists the supported ones."""
+    for name in FAMILIES:
+        family = _load(name)
+        if model_type in family.model_types:
+            return family
+    raise UnsupportedModelType(
+        f"model_type {model_type!r} is not supported (supported: {', '.join(supported_model_types())})"
+    )
+
+
+def family_for(base_config: Any) -> ModelFamily:
+    """The family of a base model's config (a ``read_config`` namespace, a dict or a transformers config)."""
+    model_type = base_config.get("model_type") if isinstance(base_config, dict) else getattr(base_config, "model_type", None)
+    return family_of(model_type)
+
+
+def space_for(spec: Any, base_config: Any) -> Any:
+    """The job's search space over ``base_config``, built by the base model's family."""
+    return family_for(base_config).space(spec, base_config)
+
+
+def full_subnet(base_config: Any) -> Any:
+    """The base model itself as a subnet of its family's space."""
+    return family_for(base_config).full_subnet(base_config)
+
+
+__all__ = ["FAMILIES", "ModelFamily", "SearchSpace", "UnsupportedModelType", "family_for", "family_of", "full_subnet", "space_for", "supported_model_types"]

@@ -35,8 +35,12 @@ def read_config(model_dir: Path) -> SimpleNamespace:
         raw = json.loads((model_dir / "config.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"{model_dir / 'config.json'}: cannot read model config: {exc}") from exc
-    if raw.get("model_type") != "bert":
-        raise ValueError(f"{model_dir}: model_type {raw.get('model_type')!r} is not a BERT-family encoder")
+    from search_spaces import UnsupportedModelType, family_of
+
+    try:
+        family_of(raw.get("model_type"))
+    except UnsupportedModelType as exc:
+        raise ValueError(f"{model_dir}: {exc}") from exc
     for key in ("num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_size"):
         if not isinstance(raw.get(key), int):
             raise ValueError(f"{model_dir / 'config.json'}: missing integer {key!r}")
