@@ -39,7 +39,7 @@ class CoordinatorLink:
 
     def status(self, session: Session) -> tuple[dict[str, Any] | None, str, list[dict[str, Any]]]:
         """(the live coordinator's host, pid and heartbeat age, or None; why not; its Ray nodes)."""
-        from nas.coordinator import HEARTBEAT_STALE_S
+        from nas.lease import HEARTBEAT_STALE_S
 
         beat = repo.coordinator_beat(session)
         if beat is None:
@@ -88,7 +88,7 @@ class CoordinatorProcess:
     def _spawn(self) -> None:
         env = dict(os.environ, HWNAS_SETTINGS_JSON=self.settings.model_dump_json())
         preexec = _die_with_parent if sys.platform.startswith("linux") else None
-        self.proc = subprocess.Popen([sys.executable, "-m", "api.cli", "coordinator"], env=env, preexec_fn=preexec)
+        self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "coordinator"], env=env, preexec_fn=preexec)
         log.info("coordinator started in process %d", self.proc.pid)
 
     async def start(self) -> None:

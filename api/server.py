@@ -35,7 +35,7 @@ class ServiceThread:
         self.startup_timeout = startup_timeout
 
     def __enter__(self) -> str:
-        from nas.coordinator import connect_ray
+        from nas.ray_cluster import connect_ray
 
         if self.settings.coordinator == "thread":
             connect_ray(self.settings)  # in this (main) thread, not in the server's

@@ -8,8 +8,10 @@ import zipfile
 from pathlib import Path
 
 ZIP_NAME = "model.zip"
-# optimum-intel's OVModelForQuestionAnswering layout, plus our model card.
-REQUIRED = ("openvino_model.xml", "openvino_model.bin", "config.json", "model_card.json")
+MODEL_CARD = "model_card.json"
+# optimum-intel's OVModelForQuestionAnswering layout (what a build writes), plus our model card (the join's).
+IR_FILES = ("openvino_model.xml", "openvino_model.bin", "config.json")
+REQUIRED = IR_FILES + (MODEL_CARD,)
 
 
 class ArtifactError(LookupError):

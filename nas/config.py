@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.artifact_store import ArtifactStore, make_artifact_store
 
 
 class Settings(BaseSettings):
@@ -36,10 +38,20 @@ class Settings(BaseSettings):
         description="required: every /api/v1 call needs a token; open: none; auto: required unless bound to loopback",
     )
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="larger request bodies get 413")
+    artifact_store: str = Field(default="local", description="where trials' files live (core.artifact_store.ARTIFACT_STORES)")
     data_roots: list[Path] = Field(
         default_factory=list,
         description="directories job specs may read SQuAD files from (empty: any readable path)",
     )
+
+    @field_validator("artifact_store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        from core.artifact_store import ARTIFACT_STORES
+
+        if value not in ARTIFACT_STORES:
+            raise ValueError(f"unknown artifact store {value!r} (known: {', '.join(sorted(ARTIFACT_STORES))})")
+        return value
 
     def resolved_db_url(self) -> str:
         if self.db_url:
@@ -54,6 +66,10 @@ class Settings(BaseSettings):
     @property
     def artifacts_dir(self) -> Path:
         return self.data_dir / "artifacts"
+
+    def artifacts(self) -> ArtifactStore:
+        """The artifact store over ``artifacts_dir`` (a shared path every Ray node mounts)."""
+        return make_artifact_store(self.artifact_store, self.artifacts_dir)
 
     @property
     def teachers_dir(self) -> Path:

@@ -4,8 +4,8 @@ A trial's figures depend on the base/teacher (or supernet) weights, the data, th
 INT8 and measurement settings and the target (profile, and the machine setup it is measured on).
 ``trial_cache_key`` hashes everything but the last, which is only known once measured: a cached
 result is reused only if its measurements' speed fingerprints equal the ones this job's own
-baselines were measured with (``same_machine``). Reused artifacts are hard-linked (copied where
-links are impossible) into the new trial's directory, so deleting the first job keeps them.
+baselines were measured with (``same_machine``). Reused artifacts are linked into the new trial's
+directory by the artifact store (``ArtifactStore.link``), so deleting the first job keeps them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -71,18 +70,3 @@ def speed_signature(fingerprint: dict[str, Any]) -> tuple[Any, ...]:
 def same_machine(cached: dict[str, dict[str, Any]], here: dict[str, dict[str, Any]]) -> bool:
     """``cached`` and ``here`` map target -> fingerprint; reuse needs every target measured alike."""
     return bool(here) and all(t in cached and speed_signature(cached[t]) == speed_signature(fp) for t, fp in here.items())
-
-
-def link_artifacts(source: str, dest: str, names: list[str]) -> None:
-    """Hard-link (else copy) the named files of ``source`` into ``dest``."""
-    out = Path(dest)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        src, dst = Path(source) / name, out / name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if dst.exists():
-            dst.unlink()
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)

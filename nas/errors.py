@@ -7,10 +7,16 @@ class JobCancelled(Exception):
     pass
 
 
+class StageFailed(Exception):
+    """A stage's task failed; its message is already the stored reason (the worker's own words)."""
+
+
 def failure_reason(exc: BaseException) -> str:
     """The worker's own exception message when Ray wraps it; else type and message."""
     import ray.exceptions
 
+    if isinstance(exc, StageFailed):
+        return str(exc)[:4000]
     if isinstance(exc, ray.exceptions.RayTaskError):
         cause = exc.cause if exc.cause is not None else exc
         return f"{type(cause).__name__}: {cause}".strip()[:4000]

@@ -12,7 +12,7 @@ from core.qa.features import check_questions_fit
 from core.qa.sources import DataSourceError, Role, is_named, resolve_data_file
 from core.qa.squad import SquadFormatError, is_synthetic, load_squad
 from nas.spec import JobSpec
-from search_spaces.bert.space import BertSpace
+from search_spaces import space_for
 
 
 class SpecError(ValueError):
@@ -95,7 +95,7 @@ def validate_job(spec: JobSpec, settings: Settings) -> bool:
     except ValueError as exc:
         raise SpecError("base_model", str(exc)) from exc
     try:
-        space = BertSpace.from_spec(spec.search_space, base_config)
+        space = space_for(spec.search_space, base_config)
     except ValueError as exc:
         raise SpecError("search_space", str(exc)) from exc
     if spec.sampler == "grid":

@@ -52,7 +52,7 @@ def ray_local():
     import ray
 
     from nas.config import Settings
-    from nas.coordinator import connect_ray
+    from nas.ray_cluster import connect_ray
 
     connect_ray(Settings(ray_num_cpus=2))  # the service's own way: the node declares its target slots
     yield ray

@@ -1,7 +1,8 @@
 """Thin Ray wrappers around the worker functions; heavy imports happen inside the task, on the worker.
 
-A trial is two kinds of task: ``build`` (slice, distil, INT8, F1: any node, some CPUs) and
-``measure`` (one per target). A measurement asks for the node's target resource ``hw:<target>``
+A trial is three kinds of task (``nas.dispatch.TrialRunner`` strings them together): ``build``
+(slice, distil, INT8, F1: any node, some CPUs), ``measure`` (one per target) and ``join`` (the
+model card and checksums, written beside the IR on a worker). A measurement asks for the node's target resource ``hw:<target>``
 *and all of the node's CPUs*, so Ray never runs it beside another measurement or a build on the
 same node, and never starts a build there while it runs: exclusivity is a scheduling fact, not
 a lock. Ray's ``max_retries`` re-runs a task whose worker process died; an exception raised by
@@ -44,6 +45,14 @@ def measure(request: TrialRequest, target: str, precision: str = "int8") -> Meas
 
 
 @ray.remote
+def join(request: TrialRequest, built: TrialResult, measurements: list[Measurement], precision: str = "int8") -> TrialResult:
+    """``workers.pipeline.finalize``: the measurements attached, ``model_card.json`` and every file's sha256."""
+    from workers.pipeline import finalize
+
+    return finalize(request, built, measurements, precision=precision)
+
+
+@ray.remote
 def build_teacher(base_dir: str, out_dir: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     _use_assigned_cpus()
     from search_spaces.bert.training import TrainSettings
@@ -60,12 +69,12 @@ def build_supernet(teacher_dir: str, out_dir: str, kwargs: dict[str, Any]) -> di
     _use_assigned_cpus()
     from pathlib import Path
 
+    from search_spaces import space_for
     from search_spaces.base_models import read_config
-    from search_spaces.bert.space import BertSpace
     from workers.supernet import SupernetSettings, train_supernet
 
     kwargs = dict(kwargs)
-    space = BertSpace.from_spec(kwargs.pop("space"), read_config(Path(teacher_dir)))
+    space = space_for(kwargs.pop("space"), read_config(Path(teacher_dir)))
     settings = SupernetSettings(**kwargs.pop("settings", {}))
     return train_supernet(teacher_dir, out_dir, space=space, settings=settings, **kwargs)
 

@@ -18,76 +18,22 @@ the directories they are given and never touch the database):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import resource
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
-from core.artifacts import sha256_of
+from search_spaces.training_settings import SUPERNET_FILE, SupernetSettings, supernet_key  # noqa: F401 (this module's interface)
 
 CHECKPOINT_SUBDIR = "checkpoint"
-SUPERNET_FILE = "supernet.json"
-
-
-@dataclass(frozen=True)
-class SupernetSettings:
-    """Defaults fit the MiniLM teacher on the 4,370-question SQuAD slice in well under 45 min on 2 cores."""
-
-    epochs: float = 1.0
-    max_steps: int | None = None
-    learning_rate: float = 1e-4
-    batch_size: int = 32
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    distill_temperature: float = 2.0
-    distill_alpha: float = 0.5  # weight of KL to the teacher's logits; the rest is CE on the labels
-    random_subnets: int = 2  # per step, besides the largest and the smallest
-    importance_batches: int = 8  # calibration batches (of batch_size windows) for importance reordering
-    max_seq_length: int = 256
-    doc_stride: int = 128
-    validation_split: float = 0.0  # fraction of train ARTICLES held out (scored as heldout_* metrics)
-    max_train_examples: int | None = None
-    seed: int = 0
-
-    def train_settings(self, *, bf16: bool) -> Any:
-        from search_spaces.bert.training import TrainSettings
-
-        return TrainSettings(
-            epochs=self.epochs, max_steps=self.max_steps, learning_rate=self.learning_rate,
-            batch_size=self.batch_size, warmup_ratio=self.warmup_ratio, weight_decay=self.weight_decay,
-            max_grad_norm=self.max_grad_norm, seed=self.seed, distill_temperature=self.distill_temperature,
-            distill_alpha=self.distill_alpha, bf16=bf16,
-        )
 
 
 def partial_dir(out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     return out_dir.with_name(out_dir.name + ".partial")
-
-
-def _teacher_fingerprint(teacher_dir: Path) -> str:
-    files = sorted(p for p in teacher_dir.iterdir() if p.is_file() and (p.suffix in {".safetensors", ".bin"} or p.name == "config.json"))
-    return hashlib.sha256("".join(f"{p.name}:{sha256_of(p)}" for p in files).encode()).hexdigest()
-
-
-def supernet_key(teacher_dir: str | Path, train_file: str, space: Any, settings: SupernetSettings) -> str:
-    """Hash of what decides the supernet: teacher weights, train-file bytes, space, settings (24 hex digits)."""
-    blob = json.dumps(
-        {
-            "teacher": _teacher_fingerprint(Path(teacher_dir)),
-            "data": sha256_of(Path(train_file)),
-            "space": space.to_dict(),
-            "settings": asdict(settings),
-            "version": 1,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
 def load_supernet_space(supernet_dir: str | Path) -> Any:

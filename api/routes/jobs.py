@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,7 +15,7 @@ from api.cache import RevisionCache
 from api.deps import CacheDep, CoordinatorDep, SessionDep, SettingsDep
 from api.schemas import BaselineOut, Constraint, JobCreated, JobOut, ParetoOut, Progress, TrialOut
 from api.security import ReadAccess, WriteAccess
-from core.artifacts import ArtifactCorrupted, ArtifactError, model_zip
+from core.artifacts import MODEL_CARD, ArtifactCorrupted, ArtifactError
 from nas.objectives import f1_floor
 from nas.pareto import pareto_keys
 from nas.spec import JobSpec
@@ -137,7 +136,7 @@ def delete_job(job_id: str, session: SessionDep, settings: SettingsDep, coordina
     session.delete(job)
     session.commit()
     coordinator.delete_study(study_name)
-    shutil.rmtree(settings.artifacts_dir / job_id, ignore_errors=True)  # job_id came from the store, not the URL
+    settings.artifacts().remove_job(job_id)  # job_id came from the store, not the URL
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -249,8 +248,8 @@ def model_card(job_id: str, number: TrialNumber, session: SessionDep, settings: 
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} has no trial {number}")
     if trial.state != "completed" or not trial.artifact_dir:
         raise HTTPException(status.HTTP_409_CONFLICT, f"trial {number} is {trial.state}: no model card")
-    card = (Path(trial.artifact_dir) / "model_card.json").resolve()  # the path comes from the store
-    if not card.is_relative_to(settings.artifacts_dir.resolve()) or not card.is_file():
+    card = (Path(trial.artifact_dir) / MODEL_CARD).resolve()  # the path comes from the store
+    if not card.is_relative_to(settings.artifacts().root) or not card.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"trial {number} has no model card in the artifact store")
     return json.loads(card.read_text())
 
@@ -264,7 +263,7 @@ def download_model(job_id: str, number: TrialNumber, session: SessionDep, settin
     if trial.state != "completed" or not trial.artifact_dir:
         raise HTTPException(status.HTTP_409_CONFLICT, f"trial {number} is {trial.state}: no model to download")
     try:
-        path, digest = model_zip(trial.artifact_dir, settings.artifacts_dir, {a.name: a.sha256 for a in trial.artifacts})
+        path, digest = settings.artifacts().model_zip(trial.artifact_dir, {a.name: a.sha256 for a in trial.artifacts})
     except ArtifactCorrupted as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except ArtifactError as exc:

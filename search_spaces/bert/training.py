@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.qa.features import TrainFeatures
+from search_spaces.training_settings import TrainSettings
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -28,21 +29,6 @@ CHECKPOINT_FILE = "checkpoint.pt"
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint left by a run with other settings, data or model."""
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    epochs: float = 1.0
-    max_steps: int | None = None
-    learning_rate: float = 1e-4
-    batch_size: int = 16
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    distill_temperature: float = 2.0
-    distill_alpha: float = 0.5  # weight of the KL term when a teacher is given
-    bf16: bool = False  # autocast matmuls to bf16 (fp32 master weights): ~2x faster on CPUs with AVX512-BF16/AMX
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ import numpy as np
 import optuna
 import pytest
 
-from nas.dedupe import link_artifacts, same_machine, trial_cache_key
+from core.artifact_store import LocalArtifactStore
+from nas.dedupe import same_machine, trial_cache_key
 from nas.objectives import JobObjectives, directions, objective_names
 from nas.predictors import make_predictor, mape
 from nas.predictors.tracker import SpeedPredictors
@@ -212,6 +213,6 @@ def test_reuse_needs_the_same_machine_setup_and_keeps_artifacts_of_a_deleted_job
     src = tmp_path / "a"
     src.mkdir()
     (src / "openvino_model.bin").write_bytes(b"weights")
-    link_artifacts(str(src), str(tmp_path / "b"), ["openvino_model.bin"])
+    LocalArtifactStore(tmp_path).link(src, tmp_path / "b", ["openvino_model.bin"])
     (src / "openvino_model.bin").unlink()  # the first job is deleted
     assert (tmp_path / "b" / "openvino_model.bin").read_bytes() == b"weights"

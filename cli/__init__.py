@@ -1,0 +1,1 @@
+"""Console commands of hwnas: the `hwnas` entry point and its subcommands."""

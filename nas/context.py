@@ -1,0 +1,103 @@
+"""What one job's stages may use of the coordinator: a narrow context, never the coordinator itself.
+
+A stage reads the job's settings and store, watches the cancel flag (and the service's stop flag,
+which leaves the job "running" for the next coordinator to resume), runs trials through the
+``TrialRunner`` and other tasks through ``wait``, and writes the job's progress with ``update``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.artifact_store import ArtifactStore
+from core.types import SubnetConfig, TrialRequest
+from nas.config import Settings
+from nas.dispatch import TrialRunner
+from nas.spec import JobSpec
+from nas.store import repo
+
+
+@dataclass
+class JobContext:
+    job_id: str
+    spec: JobSpec
+    settings: Settings
+    sessions: sessionmaker[Session]
+    storage: Any  # Optuna's storage (the same database)
+    artifacts: ArtifactStore
+    cancel: threading.Event  # set by a cancel request, and by the service stopping
+    stopping: threading.Event  # the service stops: the job stays "running" and resumes on restart
+    runner: TrialRunner
+    synthetic_data: bool = False  # fixed for the job: read once, not per trial
+    locks: Any = None  # the coordinator's keyed locks (``KeyedLocks``): one teacher/supernet build per cache key
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+    def update(self, **fields: Any) -> None:
+        """Write job columns (stage, teacher_dir, ...) in their own transaction."""
+        with self.sessions.begin() as s:
+            repo.update_job(s, self.job_id, **fields)
+
+    def wait(self, ref: Any) -> Any:
+        """The result of a Ray task, or ``JobCancelled`` (and the task cancelled) when the job is."""
+        return self.runner.wait(ref)
+
+    def trial_dir(self, name: str) -> Path:
+        return self.artifacts.trial_dir(self.job_id, name)
+
+    def request(self, number: int, subnet: SubnetConfig, out: Path, *, teacher_dir: str, supernet_dir: str | None = None) -> TrialRequest:
+        """The wire request of one trial of this job (``trial_request``)."""
+        return trial_request(self.spec, job_id=self.job_id, number=number, subnet=subnet, out=out, teacher_dir=teacher_dir,
+                             supernet_dir=supernet_dir, synthetic_data=self.synthetic_data)  # fmt: skip
+
+
+class KeyedLocks:
+    """One lock per key, made on first use (the teacher and supernet caches are shared by jobs)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def __call__(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+
+def trial_request(
+    spec: JobSpec, *, job_id: str, number: int, subnet: SubnetConfig, out: Path, teacher_dir: str,
+    supernet_dir: str | None = None, synthetic_data: bool = False,
+) -> TrialRequest:  # fmt: skip
+    """A job spec's settings as the frozen request a worker gets (the worker never reads the spec or the store)."""
+    task, measure, quant = spec.task, spec.measure, spec.quantization
+    return TrialRequest(
+        job_id=job_id,
+        trial_number=number,
+        subnet=subnet,
+        teacher_dir=teacher_dir,
+        train_file=task.train_file,
+        eval_file=task.eval_file,
+        max_seq_length=task.max_seq_length,
+        doc_stride=task.doc_stride,
+        max_eval_examples=task.max_eval_examples,
+        calibration_samples=task.calibration_samples,
+        targets=tuple(spec.targets),
+        output_dir=str(out),
+        synthetic_data=synthetic_data,
+        finetune_steps=spec.trial_finetune_steps,
+        measure_iterations=measure.iterations,
+        measure_seconds=measure.seconds,
+        throughput_batch=measure.throughput_batch,
+        seed=spec.seed,
+        quant_max_f1_drop=quant.max_f1_drop,
+        quant_smooth_quant=quant.smooth_quant,
+        quant_preset=quant.preset,
+        quant_subset_size=quant.subset_size,
+        supernet_dir=supernet_dir,
+    )
