@@ -9,10 +9,13 @@ WORKDIR /opt/hwnas
 # torch 2.13.0 CPU-only: the lock pins torch==2.13.0; the CPU index keeps CUDA wheels out of the image.
 COPY requirements.lock pyproject.toml README.md ./
 RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.lock
+COPY core ./core
+COPY targets ./targets
 COPY nas ./nas
 COPY search_spaces ./search_spaces
 COPY workers ./workers
 COPY api ./api
+COPY cli ./cli
 RUN pip install --no-cache-dir --no-deps . && mkdir -p /var/lib/hwnas
 # 8000: the API and dashboard; 6379: the Ray head's GCS (workers on other machines join it)
 EXPOSE 8000 6379

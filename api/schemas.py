@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from typing import Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from core.types import Measurement
 
 
 class _FromORM(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-class MeasurementOut(_FromORM):
-    target: str
-    precision: str
-    seq_len: int
-    latency_batch: int
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    latency_iterations: int
-    throughput_batch: int
-    throughput_sps: float
-    fingerprint: dict[str, Any]
+# The wire format's measurement, field for field (written once, in core.types), read from the ORM row.
+_hints = get_type_hints(Measurement)
+MeasurementOut = create_model(
+    "MeasurementOut", __base__=_FromORM, __doc__=Measurement.__doc__,
+    **{f.name: (_hints[f.name], ...) for f in fields(Measurement)},  # type: ignore[call-overload]
+)  # fmt: skip
 
 
 class TrialOut(_FromORM):

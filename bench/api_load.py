@@ -73,7 +73,7 @@ def served(settings: Settings, log_file: Path) -> Iterator[tuple[str, subprocess
     env = {**os.environ, "HWNAS_DATA_DIR": str(settings.data_dir), "HWNAS_PORT": str(settings.port), "HWNAS_COORDINATOR": settings.coordinator}
     url = f"http://127.0.0.1:{settings.port}"
     with open(log_file, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--log-level", "warning"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--log-level", "warning"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         try:
             deadline = time.monotonic() + 180
             while True:

@@ -293,8 +293,8 @@ def add_targets_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m workers.bench_cli bench ...``); ``hwnas`` wires the same parsers."""
-    parser = argparse.ArgumentParser(prog="python -m workers.bench_cli")
+    """Stand-alone entry (``python -m cli.bench bench ...``); ``hwnas`` wires the same parsers."""
+    parser = argparse.ArgumentParser(prog="python -m cli.bench")
     sub = parser.add_subparsers(dest="command", required=True)
     add_bench_parser(sub)
     add_targets_parser(sub)

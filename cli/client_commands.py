@@ -1,4 +1,4 @@
-"""CLI commands that talk to a running service through ``api.client.HwnasClient``.
+"""CLI commands that talk to a running service through ``cli.client.HwnasClient``.
 
 Every command takes ``--server`` and ``--token`` (defaults from ``HWNAS_SERVER`` / ``HWNAS_TOKEN``).
 """
@@ -16,7 +16,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Column, Table
 
-from api.client import TERMINAL, ApiError, HwnasClient
+from cli.client import TERMINAL, ApiError, HwnasClient
 
 console = Console()
 

@@ -15,7 +15,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from api.cli_client import pareto_table
+from cli.client_commands import pareto_table
 from api.server import ServiceThread, free_port
 from nas.config import Settings
 

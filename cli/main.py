@@ -90,7 +90,7 @@ def cmd_coordinator(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from api.client import HwnasClient
+    from cli.client import HwnasClient
 
     spec = load_spec_file(Path(args.spec))
     with HwnasClient(args.server, token=args.token) as client:
@@ -99,7 +99,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from api.client import HwnasClient
+    from cli.client import HwnasClient
 
     with HwnasClient(args.server, token=args.token) as client:
         console.print_json(data=client.job(args.job_id))
@@ -159,7 +159,7 @@ def cmd_teacher(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from api.demo import run_demo
+    from cli.demo import run_demo
 
     return run_demo(_settings(args), train_file=args.train_file, eval_file=args.eval_file, trials=args.trials)
 
@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int)
     demo.set_defaults(func=cmd_demo)
 
-    from api.cli_client import add_client_commands
+    from cli.client_commands import add_client_commands
 
     for name, helptext, func in (("submit", "submit a job spec (YAML or JSON); prints the job id", cmd_submit), ("status", "show a job as JSON", cmd_status)):
         cmd = sub.add_parser(name, help=helptext)
@@ -231,19 +231,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     teacher.set_defaults(func=cmd_teacher)
 
-    from workers.bench_cli import add_bench_parser, add_targets_parser  # light: heavy imports run in the commands
+    from cli.bench import add_bench_parser, add_targets_parser  # light: heavy imports run in the commands
 
     add_bench_parser(sub)  # hwnas bench MODEL --target T [--json] [--precision] [--seq-len]
     add_targets_parser(sub)  # hwnas targets [--json]
 
-    from workers.node import add_worker_parser  # light: Ray starts in a `ray start` child process
+    from cli.worker import add_worker_parser  # light: Ray starts in a `ray start` child process
 
     add_worker_parser(sub)  # hwnas worker --address HEAD --target T [--num-cpus N]
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from api.cli_client import run_client_command
+    from cli.client_commands import run_client_command
 
     args = build_parser().parse_args(argv)
     return run_client_command(args.func, args)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from api.cli import build_parser, load_spec_file
+from cli.main import build_parser, load_spec_file
 from nas.spec import JobSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +83,12 @@ def test_every_hwnas_command_in_the_deployment_has_help() -> None:
 def test_dockerfile_installs_the_way_the_readme_does() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert "requirements.lock" in text and "pip install --no-cache-dir --no-deps ." in text
-    for package in ("nas", "search_spaces", "workers", "api"):  # every package the CLI imports
+    import tomllib
+
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = [p.rstrip("*") for p in include]
+    assert {"core", "targets", "nas", "search_spaces", "workers", "api", "cli"} <= set(packages)
+    for package in packages:  # every package the wheel holds, or the image's `pip install .` leaves one out
         assert f"COPY {package} ./{package}" in text
     readme = (ROOT / "README.md").read_text()
     assert "pip install -r requirements.lock" in readme and "make demo" in readme and "make test" in readme

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from api.cli import load_spec_file
+from cli.main import load_spec_file
 from nas.config import Settings
 from nas.spec import JobSpec
 from nas.validation import validate_job

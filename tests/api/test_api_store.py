@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from api.client import ApiError, HwnasClient
+from cli.client import ApiError, HwnasClient
 from api.server import ServiceThread, free_port
 from nas.config import Settings
 from nas.store import repo
@@ -219,7 +219,7 @@ class TestApiOverBothStores:
         assert not art.exists()
 
     def test_cli_commands_against_the_service(self, service, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-        from api.cli import main
+        from cli.main import main
 
         auth = ["--server", service["url"], "--token", service["read"]]
         assert main(["jobs", *auth]) == 0

@@ -62,7 +62,7 @@ def _serve(data_dir: Path, port: int, log: Path, **env_extra: str) -> subprocess
     env.pop("RAY_ADDRESS", None)
     with open(log, "ab") as out:  # the child keeps its own handle
         return subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--log-level", "warning"], cwd=ROOT, env=env,
+            [sys.executable, "-m", "cli.main", "serve", "--log-level", "warning"], cwd=ROOT, env=env,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
@@ -183,7 +183,7 @@ def _coordinator(data_dir: Path, log: Path) -> subprocess.Popen:
     env.pop("HWNAS_SETTINGS_JSON", None)
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "coordinator"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "cli.main", "coordinator"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
 

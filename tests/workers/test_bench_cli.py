@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
-from workers.bench_cli import ModelInputError, resolve_model
+from cli.main import main
+from cli.bench import ModelInputError, resolve_model
 
 FAST_ARGS = ["--seq-len", "32", "--throughput-batch", "4", "--iterations", "10", "--seconds", "0.2",
              "--min-repeats", "1", "--max-repeats", "1"]  # fmt: skip
