@@ -65,8 +65,6 @@ def check_target(name: str, cpu: Mapping[str, Any] | None = None) -> TargetCheck
     """Look ``name`` up (``KeyError`` naming the known targets) and compare it with this CPU."""
     from targets import TARGETS, detect_cpu, is_native
 
-    from targets import TARGETS, detect_cpu, is_native
-
     target = TARGETS.lookup(name)
     cpu = detect_cpu() if cpu is None else cpu
     native = is_native(target, cpu)
