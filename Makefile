@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/hwnas demo
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports   # the layers of pyproject.toml [tool.importlinter]
 	$(PY) -m pytest -ra --durations=20
 
 test-fast: $(STAMP)

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
-
 from nas.context import JobContext
 from nas.spec import JobSpec
 from search_spaces import space_for
 from search_spaces.base_models import read_config
+from search_spaces.training_settings import SUPERNET_FILE, SupernetSettings, supernet_key
 
 
-def supernet_settings(spec: JobSpec) -> Any:
-    """The job's supernet training settings (``workers.supernet.SupernetSettings``): its cache key's input."""
-    from workers.supernet import SupernetSettings
-
+def supernet_settings(spec: JobSpec) -> SupernetSettings:
+    """The job's supernet training settings: its cache key's input."""
     return SupernetSettings(
         **spec.supernet.model_dump(exclude={"enabled"}),
         max_seq_length=spec.task.max_seq_length,
@@ -31,7 +28,6 @@ def run_supernet_stage(ctx: JobContext, teacher_dir: str) -> str | None:
         return None
     from nas.ray_cluster import task_cpus
     from workers.ray_tasks import build_supernet
-    from workers.supernet import SUPERNET_FILE, supernet_key
 
     ctx.update(stage="supernet")
     space = space_for(spec.search_space, read_config(Path(teacher_dir)))
