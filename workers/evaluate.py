@@ -8,8 +8,9 @@ import numpy as np
 from rich.progress import Progress
 
 from core.qa.features import EvalFeatures, iter_batches, postprocess_predictions
-from core.qa.metric import f1_score, metric_max_over_ground_truths, squad_scores
+from core.qa.metric import f1_score, metric_max_over_ground_truths
 from core.qa.squad import QAExample
+from core.qa.tasks import DEFAULT_TASK, get_task
 
 Logits = tuple[np.ndarray, np.ndarray]
 Runner = Callable[[dict[str, np.ndarray]], Logits]
@@ -43,18 +44,21 @@ def evaluate_qa(
     *,
     batch_size: int = 16,
     show_progress: bool = False,
+    task: str = DEFAULT_TASK,
 ) -> dict[str, float]:
-    """Return ``{"f1", "exact_match", "count"}`` in percent, after n-best post-processing."""
+    """The task's scores (``core.qa.tasks``) after n-best post-processing: for SQuAD v1.1
+    ``{"f1", "exact_match", "count"}``, in percent."""
+    scorer = get_task(task)  # an unknown task fails before the model runs
     starts, ends = [], []
     with Progress(disable=not show_progress, transient=True) as progress:
-        task = progress.add_task("evaluating", total=len(features))
+        bar = progress.add_task("evaluating", total=len(features))
         for batch in iter_batches(features, batch_size):
             s, e = run(batch)
             starts.append(s)
             ends.append(e)
-            progress.advance(task, len(batch["input_ids"]))
+            progress.advance(bar, len(batch["input_ids"]))
     predictions = postprocess_predictions(examples, features, np.concatenate(starts), np.concatenate(ends))
-    return squad_scores(predictions, examples)
+    return scorer.score(predictions, examples)
 
 
 def subset_features(features: EvalFeatures, example_indices: Sequence[int]) -> EvalFeatures:

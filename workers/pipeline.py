@@ -2,6 +2,10 @@
 
 Pure function of a ``TrialRequest``; it writes only under ``request.output_dir`` and never
 touches the database, so it runs the same in a Ray task, a test or a shell.
+
+The pluggable pieces come from their registries: the base model's family (``search_spaces``),
+the compression steps (``workers.compression``: ``slice``, then ``ptq_int8`` for INT8), the
+inference runtime (``workers.runtimes``) and the QA task that scores it (``core.qa.tasks``).
 """
 
 from __future__ import annotations
@@ -13,19 +17,23 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
 from core.artifacts import ZIP_NAME, sha256_of
-from core.types import Measurement, SubnetConfig, TrialRequest, TrialResult
+from core.types import Measurement, TrialRequest, TrialResult
 from workers import datasets
-from workers.benchmark import measure_ir
-from workers.evaluate import evaluate_qa, openvino_runner
+from workers.compression import CompressionStep, StepContext, get_step
+from workers.evaluate import evaluate_qa
 from workers.export import IR_XML, ir_size_bytes, save_ir, to_openvino
-from workers.quantize import AccuracyValidation, quantize_int8
+from workers.runtimes import DEFAULT_RUNTIME, Runtime, get_runtime
+
+if TYPE_CHECKING:
+    from workers.quantize import AccuracyValidation
 
 AC_VALIDATION_QUESTIONS = 200  # questions of the train file that accuracy-controlled INT8 is validated on
+RUNTIME = DEFAULT_RUNTIME  # what every trial is evaluated and measured with (one runtime per service today)
 
 
 class StageTimer:
@@ -73,6 +81,7 @@ def accuracy_validation(req: TrialRequest) -> AccuracyValidation:
     (those come from the first questions) wherever the file is long enough."""
     from core.qa.features import prepare_eval_features
     from workers.evaluate import f1_validation
+    from workers.quantize import AccuracyValidation
 
     examples = datasets.examples(req.train_file)
     calibration_questions = max(256, 2 * req.calibration_samples)
@@ -87,15 +96,32 @@ def accuracy_validation(req: TrialRequest) -> AccuracyValidation:
     return AccuracyValidation(items, fn)
 
 
-def evaluate_ir(xml_path: Path, req: TrialRequest, *, precision: str) -> dict[str, float]:
-    """F1/EM of the IR as deployed: default compile for INT8, ``f32`` precision hint for FP32."""
-    import openvino as ov
+def trial_calibration(req: TrialRequest) -> list[dict[str, np.ndarray]]:
+    """The calibration batches of a trial: ``calibration_batches`` on ``calibration_file(req)``."""
+    return calibration_batches(replace(req, train_file=calibration_file(req)))
 
-    config = {"INFERENCE_PRECISION_HINT": "f32"} if precision == "fp32" else {}
-    compiled = ov.Core().compile_model(str(xml_path), "CPU", config)
+
+def trial_validation(req: TrialRequest) -> AccuracyValidation:
+    """The accuracy-aware validation of a trial: ``accuracy_validation`` on ``calibration_file(req)``."""
+    return accuracy_validation(replace(req, train_file=calibration_file(req)))
+
+
+def runtime() -> Runtime:
+    return get_runtime(RUNTIME)
+
+
+def compression_steps(precision: str) -> list[CompressionStep]:
+    """The chain a trial's model goes through: slice, then post-training INT8 for ``int8``
+    (PyTorch steps run before the export to OpenVINO, OpenVINO steps after it)."""
+    return [get_step(name) for name in ("slice", *(("ptq_int8",) if precision == "int8" else ()))]
+
+
+def evaluate_ir(xml_path: Path, req: TrialRequest, *, precision: str) -> dict[str, float]:
+    """F1/EM of the IR as deployed (the runtime's compile for ``precision``; FP32 runs in f32)."""
+    run = runtime().compile(xml_path, precision=precision)  # a broken IR fails here, before any data is read
     examples = datasets.examples(req.eval_file, req.max_eval_examples)
     feats = datasets.eval_features(req.eval_file, req.max_eval_examples, req.teacher_dir, req.max_seq_length, req.doc_stride)
-    return evaluate_qa(openvino_runner(compiled), examples, feats, batch_size=16)
+    return evaluate_qa(run, examples, feats, batch_size=16)
 
 
 def _distil(student: Any, teacher: Any, req: TrialRequest) -> None:
@@ -155,45 +181,30 @@ def build_candidate(req: TrialRequest, *, precision: str = "int8") -> TrialResul
     ``build_finished_at``, epoch seconds) so that measurement exclusivity can be checked.
     """
     import torch
-    from transformers import AutoModelForQuestionAnswering
 
-    from search_spaces.bert.extract import count_parameters, extract_standalone, extract_subnet
+    from search_spaces import family_for
+    from search_spaces.base_models import read_config
 
+    runtime().check_precision(precision)  # before any work: ValueError for a precision the runtime cannot run
     began = time.time()
     torch.manual_seed(req.seed)
     timer = StageTimer()
     out_dir = Path(req.output_dir)
-    with timer("extract"):
-        if req.supernet_dir:  # slice the trained supernet; the teacher is loaded only to distil from
-            supernet = AutoModelForQuestionAnswering.from_pretrained(req.supernet_dir).eval()
-            subnet_model = extract_standalone(supernet, req.subnet)
-            del supernet
-            teacher = AutoModelForQuestionAnswering.from_pretrained(req.teacher_dir).eval() if req.finetune_steps else None
-        else:
-            teacher = AutoModelForQuestionAnswering.from_pretrained(req.teacher_dir).eval()
-            subnet_model = extract_subnet(teacher, req.subnet)
-        params = count_parameters(subnet_model)
+    steps = compression_steps(precision)
+    family = family_for(read_config(Path(req.teacher_dir)))
+    context = StepContext(family=family, calibration=trial_calibration, validation=trial_validation)
+    subnet_model = _apply_steps([s for s in steps if s.works_on == "torch"], None, req, context, timer)
+    params = family.count_parameters(subnet_model)
     if req.finetune_steps:
         with timer("distil"):
-            _distil(subnet_model, teacher, req)
-    del teacher
+            _distil(subnet_model, context.teacher, req)
+    context.teacher = None  # distilled (or never needed): free it before the export
     with timer("convert"):
         ov_model = to_openvino(subnet_model, seq_len=min(128, req.max_seq_length))
         config = subnet_model.config.to_dict()
         if getattr(subnet_model.config, "model_type", "") != "hwnas_bert":
             config["architectures"] = ["BertForQuestionAnswering"]
-    if precision == "int8":
-        with timer("quantize"):
-            calib = replace(req, train_file=calibration_file(req))
-            ov_model = quantize_int8(
-                ov_model,
-                calibration_batches(calib),
-                subset_size=req.quant_subset_size,
-                smooth_quant=req.quant_smooth_quant,
-                preset=req.quant_preset,  # type: ignore[arg-type]
-                max_f1_drop=req.quant_max_f1_drop,
-                validation=accuracy_validation(calib) if req.quant_max_f1_drop is not None else None,
-            )
+    ov_model = _apply_steps([s for s in steps if s.works_on == "openvino"], ov_model, req, context, timer)
     with timer("save"):
         xml = save_ir(ov_model, out_dir, config=config, tokenizer=datasets.tokenizer(req.teacher_dir))
         if config.get("model_type") == "hwnas_bert":  # per-layer widths: the config names this class (auto_map)
@@ -217,6 +228,14 @@ def build_candidate(req: TrialRequest, *, precision: str = "int8") -> TrialResul
     )
 
 
+def _apply_steps(steps: list[CompressionStep], model: Any, req: TrialRequest, context: StepContext, timer: StageTimer) -> Any:
+    """Run ``steps`` in order, each timed under its ``timed_as`` stage."""
+    for step in steps:
+        with timer(step.timed_as):
+            model = step.apply(model, request=req, context=context)
+    return model
+
+
 def measure_candidate(req: TrialRequest, target: str, *, precision: str = "int8") -> Measurement:
     """Speed of the built IR on one target; the fingerprint gets the wall-clock window, the Ray node
     and the SHA-256 of the IR files measured (artifacts are a shared path: the coordinator's
@@ -229,7 +248,7 @@ def measure_candidate(req: TrialRequest, target: str, *, precision: str = "int8"
             "service's data directory (artifacts/) at the same path as the coordinator"
         )
     ir_sha256 = {p.name: sha256_of(p) for p in (xml, xml.with_suffix(".bin")) if p.is_file()}
-    m = measure_ir(
+    m = runtime().measure(
         xml,
         target=target,
         precision=precision,
@@ -273,12 +292,3 @@ def run_trial(req: TrialRequest, *, precision: str = "int8") -> TrialResult:
     """Build, measure on every target, finalize: the whole candidate in this process."""
     built = build_candidate(req, precision=precision)
     return finalize(req, built, [measure_candidate(req, t, precision=precision) for t in req.targets], precision=precision)
-
-
-def full_subnet(teacher_dir: str) -> SubnetConfig:
-    """The teacher itself as a subnet (every layer, every head, the whole FFN)."""
-    from search_spaces.base_models import read_config
-
-    cfg = read_config(Path(teacher_dir))
-    n = cfg.num_hidden_layers
-    return SubnetConfig(tuple(range(n)), (cfg.num_attention_heads,) * n, (cfg.intermediate_size,) * n)

@@ -37,15 +37,18 @@ def partial_dir(out_dir: str | Path) -> Path:
 
 
 def load_supernet_space(supernet_dir: str | Path) -> Any:
-    """The ``BertSpace`` a supernet was trained over (to check that a job's space narrows it)."""
-    from search_spaces.bert.space import BertSpace
+    """The space a supernet was trained over (to check that a job's space narrows it), built by the
+    family of the supernet's ``model_type`` over the base dimensions recorded in ``supernet.json``."""
+    from types import SimpleNamespace
+
+    from search_spaces import space_for
 
     info = json.loads((Path(supernet_dir) / SUPERNET_FILE).read_text())
+    model_type = json.loads((Path(supernet_dir) / "config.json").read_text()).get("model_type")
     base = info["space"]["base"]
-    cfg = type("Base", (), {"num_hidden_layers": base["layers"], "num_attention_heads": base["heads"],
-                            "intermediate_size": base["ffn"], "hidden_size": base["hidden"],
-                            "attention_head_size": base["head_size"]})()
-    return BertSpace.from_spec(info["space"], cfg)
+    cfg = SimpleNamespace(model_type=model_type, num_hidden_layers=base["layers"], num_attention_heads=base["heads"],
+                          intermediate_size=base["ffn"], hidden_size=base["hidden"], attention_head_size=base["head_size"])
+    return space_for(info["space"], cfg)
 
 
 def _peak_rss_mib() -> float:
@@ -75,8 +78,7 @@ def train_supernet(
 
     from core.qa.features import prepare_eval_features, prepare_train_features
     from core.qa.squad import split_by_article
-    from search_spaces.bert.importance import reorder_by_importance
-    from search_spaces.bert.supernet import SlicedSubnet
+    from search_spaces import family_for
     from search_spaces.bert.training import Sandwich, teacher_logits, train_qa
     from workers import datasets
     from workers.evaluate import evaluate_qa, torch_runner
@@ -99,6 +101,7 @@ def train_supernet(
     seq, stride = settings.max_seq_length, settings.doc_stride
     feats = prepare_train_features(examples, tok, max_seq_length=seq, doc_stride=stride)
     teacher = AutoModelForQuestionAnswering.from_pretrained(teacher_dir).eval()
+    family = family_for(teacher.config)
     space.check_base(teacher.config)
     stage("teacher logits")
     t0 = time.perf_counter()
@@ -114,7 +117,7 @@ def train_supernet(
         for i in range(0, len(take), settings.batch_size)
     ]
     t0 = time.perf_counter()
-    orders = reorder_by_importance(supernet, batches)
+    orders = family.reorder_by_importance(supernet, batches)
     importance_seconds = time.perf_counter() - t0
     bf16 = has_fast_bf16() and not torch.cuda.is_available()
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -152,8 +155,8 @@ def train_supernet(
         held_feats = prepare_eval_features(heldout, tok, max_seq_length=seq, doc_stride=stride)
         for name, model in (
             ("teacher", teacher),
-            ("largest", SlicedSubnet(supernet, space.largest())),
-            ("smallest", SlicedSubnet(supernet, space.smallest())),
+            ("largest", family.sliced(supernet, space.largest())),
+            ("smallest", family.sliced(supernet, space.smallest())),
         ):
             scores = evaluate_qa(torch_runner(model), heldout, held_feats, batch_size=32)
             metrics[f"heldout_f1_{name}"] = scores["f1"]

@@ -1,0 +1,35 @@
+"""Compression steps by name (lazy registry): what turns a teacher or supernet into the model a trial ships.
+
+``COMPRESSORS`` maps a step name to the module that defines its ``STEP`` (a ``CompressionStep``),
+imported only when asked for (NNCF and torch load on the worker that runs the step). Adding a step
+(QAT, pruning next) is one module and one line here, and passing
+``tests/workers/test_compression_conformance.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+
+from workers.compression.base import WORKS_ON, CompressionStep, StepContext
+
+COMPRESSORS: dict[str, str] = {
+    "slice": "workers.compression.slice",
+    "ptq_int8": "workers.compression.ptq_int8",
+}
+
+
+@lru_cache(maxsize=None)
+def get_step(name: str) -> CompressionStep:
+    """The registered step called ``name``; ``ValueError`` lists the known ones."""
+    try:
+        module = COMPRESSORS[name]
+    except KeyError:
+        raise ValueError(f"unknown compression step {name!r}; known: {', '.join(COMPRESSORS)}") from None
+    step = importlib.import_module(module).STEP
+    if not isinstance(step, CompressionStep):
+        raise TypeError(f"{module}.STEP is not a CompressionStep")
+    return step
+
+
+__all__ = ["COMPRESSORS", "CompressionStep", "StepContext", "WORKS_ON", "get_step"]

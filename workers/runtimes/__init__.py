@@ -1,0 +1,36 @@
+"""Inference runtimes by name (lazy registry): what runs an exported model for F1 and for speed.
+
+``RUNTIMES`` maps a runtime name to the module that defines its ``RUNTIME`` (a ``Runtime``),
+imported only when asked for, so that looking a runtime up loads no inference engine. Adding one
+(sparse OpenVINO, DeepSparse next) is one module and one line here, and passing
+``tests/workers/test_runtime_conformance.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+
+from workers.runtimes.base import PRECISIONS, Runner, Runtime
+
+RUNTIMES: dict[str, str] = {
+    "openvino": "workers.runtimes.openvino",
+}
+
+DEFAULT_RUNTIME = "openvino"
+
+
+@lru_cache(maxsize=None)
+def get_runtime(name: str = DEFAULT_RUNTIME) -> Runtime:
+    """The registered runtime called ``name``; ``ValueError`` lists the known ones."""
+    try:
+        module = RUNTIMES[name]
+    except KeyError:
+        raise ValueError(f"unknown runtime {name!r}; known: {', '.join(RUNTIMES)}") from None
+    runtime = importlib.import_module(module).RUNTIME
+    if not isinstance(runtime, Runtime):
+        raise TypeError(f"{module}.RUNTIME is not a Runtime")
+    return runtime
+
+
+__all__ = ["DEFAULT_RUNTIME", "PRECISIONS", "RUNTIMES", "Runner", "Runtime", "get_runtime"]

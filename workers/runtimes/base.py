@@ -1,0 +1,49 @@
+"""The runtime interface: run an exported model on batches (for F1) and measure its speed.
+
+Narrow on purpose, keyword-only arguments: a runtime compiles a model file for a precision into a
+batch runner that ``workers.evaluate.evaluate_qa`` drives, and measures that file's speed on a
+hardware target. Exporting and compressing the model are not its business (``workers.export``,
+``workers.compression``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from core.types import Measurement
+from workers.evaluate import Runner  # model inputs by name -> (start_logits, end_logits)
+
+PRECISIONS = ("fp32", "int8")
+
+
+class Runtime(ABC):
+    """One inference engine. ``precision`` is how the model is meant to run: ``fp32`` means FP32 math
+    (no silent bf16 on CPUs that have it), ``int8`` the engine's default for a quantized model."""
+
+    name: str
+    precisions: tuple[str, ...] = PRECISIONS
+
+    def check_precision(self, precision: str) -> None:
+        if precision not in self.precisions:
+            raise ValueError(f"runtime {self.name!r} runs precisions {', '.join(self.precisions)}, not {precision!r}")
+
+    @abstractmethod
+    def compile(self, model_path: str | Path, *, precision: str) -> Runner:
+        """Load and compile the model file for ``precision``; the runner takes one batch of named
+        int64 arrays ([batch, seq]) and returns the start and end logits as float arrays."""
+
+    @abstractmethod
+    def measure(
+        self,
+        model_path: str | Path,
+        *,
+        target: str,
+        precision: str,
+        seq_len: int | None,
+        throughput_batch: int | None,
+        min_iterations: int,
+        min_seconds: float,
+    ) -> Measurement:
+        """Latency (batch of the target's latency scenario) and throughput (``throughput_batch``) at
+        ``seq_len`` on hardware target ``target``, in a process of its own, with its fingerprint."""

@@ -1,0 +1,48 @@
+"""OpenVINO on the CPU: the runtime every trial is evaluated and measured with today."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.types import Measurement
+from workers.evaluate import openvino_runner
+from workers.runtimes.base import Runner, Runtime
+
+
+class OpenVINORuntime(Runtime):
+    name = "openvino"
+
+    def compile(self, model_path: str | Path, *, precision: str) -> Runner:
+        """Default compile for INT8; FP32 with ``INFERENCE_PRECISION_HINT=f32`` (else bf16 on AMX/BF16 CPUs)."""
+        import openvino as ov
+
+        self.check_precision(precision)
+        config = {"INFERENCE_PRECISION_HINT": "f32"} if precision == "fp32" else {}
+        return openvino_runner(ov.Core().compile_model(str(model_path), "CPU", config))
+
+    def measure(
+        self,
+        model_path: str | Path,
+        *,
+        target: str,
+        precision: str,
+        seq_len: int | None,
+        throughput_batch: int | None,
+        min_iterations: int,
+        min_seconds: float,
+    ) -> Measurement:
+        """``workers.benchmark.measure_ir``: each repeat in a fresh interpreter, the target's ISA and thread cap."""
+        from workers.benchmark import measure_ir
+
+        return measure_ir(
+            model_path,
+            target=target,
+            precision=precision,
+            seq_len=seq_len,
+            throughput_batch=throughput_batch,
+            min_iterations=min_iterations,
+            min_seconds=min_seconds,
+        )
+
+
+RUNTIME = OpenVINORuntime()
