@@ -11,7 +11,7 @@ import importlib
 from functools import lru_cache
 from typing import Any
 
-from search_spaces.base import ModelFamily, SearchSpace
+from search_spaces.base import JobSpace, ModelFamily, SearchSpace
 
 FAMILIES: dict[str, str] = {
     "bert": "search_spaces.bert.family",
@@ -51,7 +51,7 @@ def family_for(base_config: Any) -> ModelFamily:
     return family_of(model_type)
 
 
-def space_for(spec: Any, base_config: Any) -> Any:
+def space_for(spec: Any, base_config: Any) -> JobSpace:
     """The job's search space over ``base_config``, built by the base model's family."""
     return family_for(base_config).space(spec, base_config)
 
@@ -61,4 +61,4 @@ def full_subnet(base_config: Any) -> Any:
     return family_for(base_config).full_subnet(base_config)
 
 
-__all__ = ["FAMILIES", "ModelFamily", "SearchSpace", "UnsupportedModelType", "family_for", "family_of", "full_subnet", "space_for", "supported_model_types"]
+__all__ = ["FAMILIES", "JobSpace", "ModelFamily", "SearchSpace", "UnsupportedModelType", "family_for", "family_of", "full_subnet", "space_for", "supported_model_types"]

@@ -8,6 +8,7 @@ and the workers do to a model of that family goes through this interface, and
 
 from __future__ import annotations
 
+import random
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -32,6 +33,36 @@ class SearchSpace(ABC):
         """Number of distinct subnets."""
 
 
+class JobSpace(SearchSpace):
+    """A search space as the job's stages use it: the search (anchors, replaying params), supernet
+    training (largest, smallest, random subnets) and the caches (``to_dict`` is hashed into keys)."""
+
+    @abstractmethod
+    def largest(self) -> SubnetConfig: ...
+
+    @abstractmethod
+    def smallest(self) -> SubnetConfig: ...
+
+    @abstractmethod
+    def random_subnet(self, rng: random.Random) -> SubnetConfig:
+        """A uniformly drawn subnet (the sandwich rule's random members)."""
+
+    @abstractmethod
+    def anchors(self, count: int) -> list[SubnetConfig]:
+        """The fixed first trials of a search: subnets spread over the space."""
+
+    @abstractmethod
+    def params_of(self, subnet: SubnetConfig) -> dict[str, Any]:
+        """The Optuna parameters that ``sample`` draws for ``subnet`` (to enqueue it)."""
+
+    @abstractmethod
+    def contains(self, subnet: SubnetConfig) -> bool: ...
+
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """Everything that defines the space, JSON-serialisable (hashed into the supernet's cache key)."""
+
+
 class ModelFamily(ABC):
     """One family of encoders (``model_types`` of their Hugging Face configs) and its elastic dimensions.
 
@@ -43,8 +74,8 @@ class ModelFamily(ABC):
     model_types: tuple[str, ...]
 
     @abstractmethod
-    def space(self, spec: Any, base_config: Any) -> Any:
-        """The job's search space (a ``SearchSpace``) over a base model: ``spec`` is the job's
+    def space(self, spec: Any, base_config: Any) -> JobSpace:
+        """The job's search space over a base model: ``spec`` is the job's
         ``search_space`` (a pydantic model or its dict), ``base_config`` the base's config."""
 
     @abstractmethod

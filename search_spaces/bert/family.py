@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.types import SubnetConfig
-from search_spaces.base import ModelFamily
+from search_spaces.base import JobSpace, ModelFamily
 
 
 def _cfg(config: Any, key: str) -> Any:
@@ -20,7 +20,7 @@ class BertFamily(ModelFamily):
     name = "bert"
     model_types = ("bert",)
 
-    def space(self, spec: Any, base_config: Any) -> Any:
+    def space(self, spec: Any, base_config: Any) -> JobSpace:
         from search_spaces.bert.space import BertSpace
 
         return BertSpace.from_spec(spec, base_config)

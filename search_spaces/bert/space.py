@@ -18,7 +18,7 @@ from typing import Any
 import optuna
 
 from core.types import SubnetConfig
-from search_spaces.base import SearchSpace
+from search_spaces.base import JobSpace, SearchSpace
 
 
 def kept_layers(base_layers: int, keep: int) -> tuple[int, ...]:
@@ -128,7 +128,7 @@ class BaseDims:
 
 
 @dataclass(frozen=True)
-class BertSpace(SearchSpace):
+class BertSpace(JobSpace):
     """Declarative BERT space over a base model.
 
     ``layers``: how many encoder layers are kept; ``layer_selection`` says which: ``spread`` evenly

@@ -21,7 +21,7 @@ import torch
 import transformers
 
 from core.types import SubnetConfig
-from search_spaces import FAMILIES, ModelFamily, SearchSpace, UnsupportedModelType, family_for, family_of, full_subnet
+from search_spaces import FAMILIES, JobSpace, ModelFamily, SearchSpace, UnsupportedModelType, family_for, family_of, full_subnet
 from search_spaces.base_models import read_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +95,7 @@ def test_space_samples_through_optuna_subnets_it_contains(family: ModelFamily, m
     from nas.spec import SearchSpaceSpec
 
     space = family.space(SearchSpaceSpec.model_validate(SPEC), model.config)
-    assert isinstance(space, SearchSpace) and space.size() > 1
+    assert isinstance(space, SearchSpace) and isinstance(space, JobSpace) and space.size() > 1
     space.check_base(model.config)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
     seen = set()
@@ -111,6 +111,27 @@ def test_space_samples_through_optuna_subnets_it_contains(family: ModelFamily, m
     tiny = SimpleNamespace(**{**model.config.to_dict(), "num_hidden_layers": 2})
     with pytest.raises(ValueError, match="layers"):
         family.space(SPEC, tiny)  # the base cannot host 4 layers
+
+
+def test_space_offers_what_the_stages_use(family: ModelFamily, model: Any) -> None:
+    """Anchors, replayed params (refinement and retries enqueue them), the sandwich's members, a cache key."""
+    import json
+    import random
+
+    from nas.spec import SearchSpaceSpec
+
+    space = family.space(SearchSpaceSpec.model_validate(SPEC), model.config)
+    members = [space.largest(), space.smallest(), *(space.random_subnet(random.Random(i)) for i in range(5)), *space.anchors(3)]
+    assert all(space.contains(m) for m in members), members
+    assert space.largest() != space.smallest() and len(space.anchors(3)) == 3
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for sub in members:
+        study.enqueue_trial(space.params_of(sub))
+        trial = study.ask()
+        assert space.sample(trial) == sub  # the enqueued params draw the same subnet again
+        study.tell(trial, 0.0)
+    key = json.dumps(space.to_dict(), sort_keys=True)
+    assert key == json.dumps(family.space(SearchSpaceSpec.model_validate(SPEC), model.config).to_dict(), sort_keys=True)
 
 
 def test_full_subnet_matches_the_config(family: ModelFamily, model: Any, tmp_path: Path) -> None:
