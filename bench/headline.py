@@ -90,7 +90,7 @@ def plot_front(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.search import meas
+    from bench.search_figures import meas
 
     key = "throughput_sps" if objective == "throughput" else "p90_ms"
     on_front = {t["number"] for t in front["trials"]}
@@ -118,6 +118,7 @@ def plot_front(
 def main(argv: list[str] | None = None) -> int:
     from bench import search as bs
     from bench.report import invocation, replace_section
+    from bench.search_figures import fastest_first, meas
 
     args = parse_args(argv)
     results = args.data_dir / "results.json"
@@ -132,19 +133,19 @@ def main(argv: list[str] | None = None) -> int:
     teacher = out["teacher"]
     rows, notes = [], []
     for target, front in fronts.items():
-        m32, m8 = bs.meas(base["fp32"], target), bs.meas(base["int8"], target)
+        m32, m8 = meas(base["fp32"], target), meas(base["int8"], target)
         ok = [t for t in front["trials"] if t["f1"] >= floor]
-        best = min(ok, key=bs.fastest_first(objective, target)) if ok else None
+        best = min(ok, key=fastest_first(objective, target)) if ok else None
         fp = m8["fingerprint"]
         mode = "emulated" if fp.get("emulated") else "native"
         peak, isa, cores, ghz = peak_int8_ops(fp)
         full_ops = ops_per_inference(teacher, _full_config(teacher), m8["seq_len"])
         entries = [("teacher FP32", base["fp32"], m32, full_ops, None), ("teacher INT8", base["int8"], m8, full_ops, None)]
         if best is not None:
-            entries.append((f"best subnet (trial {best['number']})", best, bs.meas(best, target), ops_per_inference(teacher, best["config"], m8["seq_len"]), best))
+            entries.append((f"best subnet (trial {best['number']})", best, meas(best, target), ops_per_inference(teacher, best["config"], m8["seq_len"]), best))
         elif front["trials"]:  # none reached the floor: show the most accurate front member, labelled so
             top = max(front["trials"], key=lambda t: t["f1"])
-            entries.append((f"most accurate subnet on the front (trial {top['number']}; **below** the 99% floor)", top, bs.meas(top, target),
+            entries.append((f"most accurate subnet on the front (trial {top['number']}; **below** the 99% floor)", top, meas(top, target),
                             ops_per_inference(teacher, top["config"], m8["seq_len"]), top))  # fmt: skip
         for name, row, m, ops, trial in entries:
             size = (trial or {}).get("ir_size_bytes") or _baseline_size(out, job, row)
@@ -186,9 +187,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _full_config(teacher: str) -> dict[str, Any]:
-    from workers.pipeline import full_subnet
+    from search_spaces import full_subnet
+    from search_spaces.base_models import read_config
 
-    return full_subnet(teacher).to_dict()
+    return full_subnet(read_config(Path(teacher))).to_dict()
 
 
 def _baseline_size(out: dict[str, Any], job: dict[str, Any], row: dict[str, Any]) -> int:

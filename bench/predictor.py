@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def errors(subnets: list[Any], p90: list[float], sps: list[float], hidden: int) -> dict[str, float]:
     """Leave-one-out and first-half -> second-half MAPE (%) of the service's predictor."""
-    from bench.search import leave_one_out
+    from bench.search_figures import leave_one_out
     from nas.predictors.base import mape
     from nas.predictors.linear import LinearCostPredictor
 
@@ -65,7 +65,7 @@ def errors(subnets: list[Any], p90: list[float], sps: list[float], hidden: int) 
 
 def main(argv: list[str] | None = None) -> int:
     from bench.refine import wait_for_quiet
-    from bench.search import find_teacher_and_supernet, log
+    from bench.search_data import find_teacher_and_supernet, log
     from nas.predictors.base import mape
     from core.types import TrialRequest
     from workers.pipeline import build_candidate, measure_candidate

@@ -113,9 +113,11 @@ class BuildCache:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.search import find_teacher_and_supernet, heldout_file, log, xquad_f1
+    from bench.search_data import find_teacher_and_supernet, heldout_file, log, xquad_f1
     from core.types import TrialRequest
-    from workers.pipeline import build_candidate, full_subnet, measure_candidate
+    from search_spaces import full_subnet
+    from search_spaces.base_models import read_config
+    from workers.pipeline import build_candidate, measure_candidate
     from workers.refine import refine_candidate
     from workers.training_articles import training_articles_file
 
@@ -143,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     builds = BuildCache(args.work_dir / "builds.json", {"teacher": str(teacher), "supernet": sn["supernet_dir"], "steps": args.steps,
                                                         "lr": args.lr, "max_eval_examples": args.max_eval_examples})  # fmt: skip
-    full = full_subnet(str(teacher))
+    full = full_subnet(read_config(Path(teacher)))
     for name, precision in (("teacher FP32", "fp32"), ("teacher INT8", "int8")):
         req = request(f"baseline-{precision}", full, supernet=False)
         row = builds.get(name, Path(req.output_dir))

@@ -147,7 +147,7 @@ def run_search(table: SurrogateTable, space: Any, sampler: str, seed: int, trial
 
 def main(argv: list[str] | None = None) -> int:
     from bench.report import invocation, replace_section
-    from bench.search import hypervolume
+    from bench.search_figures import hypervolume
     from search_spaces.base_models import read_config
     from search_spaces.bert.space import BertSpace
 

@@ -7,7 +7,8 @@ the kernels and the parallelism, not the cache sizes, memory bandwidth or clocks
 measurement records the host (``detect_cpu``) next to the target name.
 
 Targets are data (``profiles/*.yaml``, ``HWNAS_TARGETS_DIR``, ``register_target``); see
-``targets.registry``. Importing this package reads no file.
+``targets.registry`` (where profiles come from), ``targets.profile_schema`` (what one may hold)
+and ``targets.hardware_target`` (one target). Importing this package reads no file.
 """
 
 from targets.cpu import (
@@ -20,24 +21,23 @@ from targets.cpu import (
     parse_cpuinfo,
 )
 from targets.emulation import TargetCheck, check_target, target_resource
-from targets.registry import (
-    BUILTIN_DIR,
+from targets.hardware_target import HardwareTarget, is_native, load_profile_file, profile_yaml
+from targets.profile_schema import (
     ONEDNN_ISAS,
-    TARGETS,
-    TARGETS_DIR_ENV,
-    HardwareTarget,
     TargetExistsError,
     TargetProfile,
     TargetProfileError,
+    validate_profile,
+)
+from targets.registry import (
+    BUILTIN_DIR,
+    TARGETS,
+    TARGETS_DIR_ENV,
     TargetRegistry,
     get_target,
-    is_native,
-    load_profile_file,
     load_targets,
     native_target,
-    profile_yaml,
     register_target,
-    validate_profile,
 )
 
 __all__ = [

@@ -9,6 +9,8 @@ directory named by ``HWNAS_TARGETS_DIR`` (several may be joined with ``os.pathse
 
 Nothing is read at import time: ``TARGETS`` loads itself on first use, and ``load_targets()``
 re-reads the built-ins, ``HWNAS_TARGETS_DIR`` (read at that call) and any extra directories.
+What a profile may hold is ``targets.profile_schema``; one target and its file form,
+``targets.hardware_target``.
 """
 
 from __future__ import annotations
@@ -16,244 +18,20 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from targets.hardware_target import BUILTIN, HardwareTarget, is_native, load_profile_file, profile_yaml
+from targets.profile_schema import TargetExistsError, TargetProfile, TargetProfileError
 
 TARGETS_DIR_ENV = "HWNAS_TARGETS_DIR"
 BUILTIN_DIR = Path(__file__).resolve().parent / "profiles"
 PROFILE_SUFFIXES = (".yaml", ".yml")
-BUILTIN = "builtin"
-
-# Values oneDNN accepts in ONEDNN_MAX_CPU_ISA (DEFAULT means no cap and is stored as null).
-ONEDNN_ISAS = (
-    "SSE41",
-    "AVX",
-    "AVX2",
-    "AVX2_VNNI",
-    "AVX2_VNNI_2",
-    "AVX512_CORE",
-    "AVX512_CORE_VNNI",
-    "AVX512_CORE_BF16",
-    "AVX512_CORE_FP16",
-    "AVX10_1_512",
-    "AVX512_CORE_AMX",
-    "AVX512_CORE_AMX_FP16",
-    "AVX10_1_512_AMX",
-    "AVX10_1_512_AMX_FP16",
-    "AVX10_2_512",
-    "AVX10_2_512_AMX_2",
-)
-
-# oneDNN ISA caps without native bf16: OpenVINO would run "default" precision in f32 on
-# such a CPU, but it picks bf16 from the real host's cpuid even under the cap.
-_ISAS_WITHOUT_BF16 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI"})
-
-
-class TargetProfileError(ValueError):
-    """A profile that cannot be used; the message names the file (or source) and the field."""
-
-    def __init__(self, message: str, *, source: str | None = None, field: str | None = None) -> None:
-        super().__init__(message)
-        self.source = source
-        self.field = field
-
-
-class TargetExistsError(TargetProfileError):
-    """A profile of that name is already known (built-in, from a file, or registered)."""
-
-
-# --------------------------------------------------------------------------- the schema
-
-
-class Scenario(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    batch: int = Field(ge=1, le=1024, description="inputs per inference request")
-
-
-class Scenarios(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    single_stream: Scenario = Field(default_factory=lambda: Scenario(batch=1), description="latency: sync requests")
-    offline: Scenario = Field(default_factory=lambda: Scenario(batch=16), description="throughput: AsyncInferQueue")
-
-
-class TargetProfile(BaseModel):
-    """What a profile file (or the POST body) holds; unknown fields are errors, so typos show."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(
-        pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$", description="lower-case letters, digits, '.', '_', '-'"
-    )
-    description: str = Field(default="", max_length=500)
-    microarchitecture: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$",
-        description="the CPU this profile stands for, as detect_cpu names it (icelake, zen4, ...); a host of "
-        "that microarchitecture measures it natively. Default: the name when an ISA cap is set, else the host",
-    )
-    isa: str | None = Field(default=None, description="ONEDNN_MAX_CPU_ISA cap; null = no cap")
-    cores: int | None = Field(default=None, ge=1, le=4096, description="physical cores of the deployment")
-    threads: int | None = Field(
-        default=None, ge=1, le=8192, description="INFERENCE_NUM_THREADS; default: one per core, or OpenVINO's choice"
-    )
-    streams: int | None = Field(default=None, ge=1, le=4096, description="NUM_STREAMS of the Offline scenario")
-    seq_len: int = Field(default=384, ge=8, le=8192, description="sequence length of both scenarios")
-    scenarios: Scenarios = Field(default_factory=Scenarios)
-
-    @field_validator("isa", mode="before")
-    @classmethod
-    def _isa_known(cls, v: Any) -> Any:
-        if v is None:
-            return None
-        if not isinstance(v, str):
-            raise ValueError(f"must be a oneDNN ISA name, one of {', '.join(ONEDNN_ISAS)}")
-        isa = v.strip().upper()
-        if isa in ("", "DEFAULT", "NONE"):
-            return None
-        if isa not in ONEDNN_ISAS:
-            raise ValueError(f"unknown oneDNN ISA {v!r}; one of {', '.join(ONEDNN_ISAS)} (or null for no cap)")
-        return isa
-
-    @field_validator("microarchitecture")
-    @classmethod
-    def _lower(cls, v: str | None) -> str | None:
-        return v.lower() if v is not None else None
-
-    @field_validator("description")
-    @classmethod
-    def _printable(cls, v: str) -> str:
-        if not v.isprintable() or v != v.encode("utf-8", "replace").decode("utf-8"):
-            raise ValueError("must be printable text on one line")
-        return v
-
-
-def _validation_message(exc: ValidationError) -> tuple[str, str]:
-    """('field.path', 'every error, field by field') of a pydantic error."""
-    parts, first = [], ""
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(profile)"
-        first = first or loc
-        parts.append(f"{loc}: {err['msg']}")
-    return first, "; ".join(parts)
-
-
-def validate_profile(profile: Mapping[str, Any] | TargetProfile, *, source: str = "profile") -> TargetProfile:
-    """Check a profile mapping; ``TargetProfileError`` names ``source`` and the bad field(s)."""
-    if isinstance(profile, TargetProfile):
-        return profile
-    if not isinstance(profile, Mapping):
-        raise TargetProfileError(
-            f"{source}: a target profile must be a mapping of fields, got {type(profile).__name__}", source=source
-        )
-    try:
-        return TargetProfile.model_validate(dict(profile))
-    except ValidationError as exc:
-        field, message = _validation_message(exc)
-        raise TargetProfileError(f"{source}: {message}", source=source, field=field) from None
-
-
-# --------------------------------------------------------------------------- the target
-
-
-@dataclass(frozen=True)
-class HardwareTarget:
-    """A CPU to measure for: an ISA cap to emulate it, threading limits, its scenarios' shapes."""
-
-    name: str
-    isa: str | None  # value for ONEDNN_MAX_CPU_ISA; None = no cap
-    threads: int | None = None  # INFERENCE_NUM_THREADS; None = one per core, or OpenVINO's choice
-    streams: int | None = None  # NUM_STREAMS of the throughput compile; None = hint's choice
-    description: str = ""
-    cores: int | None = None
-    microarchitecture: str | None = None  # None: the name when isa is set, else the host
-    seq_len: int = 384
-    latency_batch: int = 1
-    throughput_batch: int = 16
-    source: str = BUILTIN  # "builtin", a file path, or "registered"
-
-    @property
-    def has_bf16(self) -> bool:
-        """Whether the emulated ISA has bf16 (an uncapped target has whatever the host has)."""
-        return self.isa is None or self.isa.upper() not in _ISAS_WITHOUT_BF16
-
-    @property
-    def stands_for(self) -> str | None:
-        """The microarchitecture measured natively as this target (None: any host)."""
-        if self.name == "native":
-            return None
-        if self.microarchitecture:
-            return self.microarchitecture
-        return self.name if self.isa else None
-
-    @property
-    def thread_cap(self) -> int | None:
-        """Inference threads the profile asks for: ``threads``, else one per core, else None."""
-        return self.threads or self.cores
-
-    def to_profile(self) -> dict[str, Any]:
-        """The profile as a file holds it (no ``source``)."""
-        return {
-            "name": self.name,
-            "description": self.description,
-            "microarchitecture": self.microarchitecture,
-            "isa": self.isa,
-            "cores": self.cores,
-            "threads": self.threads,
-            "streams": self.streams,
-            "seq_len": self.seq_len,
-            "scenarios": {
-                "single_stream": {"batch": self.latency_batch},
-                "offline": {"batch": self.throughput_batch},
-            },
-        }
-
-    @classmethod
-    def from_profile(cls, profile: Mapping[str, Any] | TargetProfile, *, source: str = "profile") -> "HardwareTarget":
-        p = validate_profile(profile, source=source)
-        return cls(
-            name=p.name,
-            isa=p.isa,
-            threads=p.threads,
-            streams=p.streams,
-            description=p.description,
-            cores=p.cores,
-            microarchitecture=p.microarchitecture,
-            seq_len=p.seq_len,
-            latency_batch=p.scenarios.single_stream.batch,
-            throughput_batch=p.scenarios.offline.batch,
-            source=source,
-        )
-
-
-def load_profile_file(path: str | Path, *, source: str | None = None) -> HardwareTarget:
-    """One YAML profile file; errors name the file and the field."""
-    path = Path(path)
-    label = source or str(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise TargetProfileError(f"{path}: not valid YAML: {exc}", source=str(path)) from None
-    except OSError as exc:
-        raise TargetProfileError(f"{path}: cannot read: {exc.strerror or exc}", source=str(path)) from None
-    target = HardwareTarget.from_profile(data if data is not None else {}, source=str(path))
-    return replace(target, source=label)
-
-
-def profile_yaml(target: HardwareTarget) -> str:
-    return yaml.safe_dump(target.to_profile(), sort_keys=False, default_flow_style=False)
 
 
 def _profile_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix in PROFILE_SUFFIXES)
-
-
-# --------------------------------------------------------------------------- the registry
 
 
 def env_target_dirs() -> list[Path]:
@@ -423,17 +201,6 @@ def get_target(name: str | HardwareTarget) -> HardwareTarget:
     if isinstance(name, HardwareTarget):
         return name
     return TARGETS.lookup(name)
-
-
-def is_native(target: HardwareTarget, cpu: Mapping[str, Any]) -> bool:
-    """True when measuring ``target`` on this CPU needs no emulation.
-
-    ``native`` (or any profile with neither an ISA cap nor a microarchitecture) is the host
-    itself; any other profile is native on a host of the microarchitecture it stands for, so a
-    worker on a real Ice Lake measures ``icelake`` natively.
-    """
-    stands_for = target.stands_for
-    return stands_for is None or cpu.get("microarchitecture") == stands_for
 
 
 def native_target(cpu: Mapping[str, Any], targets: Mapping[str, HardwareTarget] | None = None) -> str:

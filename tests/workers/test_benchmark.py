@@ -15,15 +15,10 @@ import pytest
 
 from core.types import Measurement
 from workers import benchmark
-from workers.benchmark import (
-    PROJECT_ROOT,
-    child_env,
-    combine_repeats,
-    compile_config,
-    measure_ir,
-    spread_pct,
-    thread_cap,
-)
+from workers.benchmark import measure_ir
+from workers.measurement_process import PROJECT_ROOT, child_env
+from workers.openvino_timing import compile_config, thread_cap
+from workers.repeat_stats import combine_repeats, spread_pct
 from targets import TARGETS, HardwareTarget, logical_cpus
 
 SEQ_LEN = 32
@@ -239,7 +234,7 @@ def test_synthetic_inputs_find_the_known_name_among_a_ports_names() -> None:
     import openvino as ov
     import openvino.opset13 as ops
 
-    from workers.benchmark import synthetic_inputs
+    from workers.openvino_timing import synthetic_inputs
 
     params = []
     for name in ("input_ids", "attention_mask", "token_type_ids"):
