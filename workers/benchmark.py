@@ -13,7 +13,7 @@ to 0 (Ray workers run at nice 15) and never imports torch.
 This module is the parent side (``measure_ir``: spawn, repeat, read back) and the child's entry
 point. The rest lives beside it: ``workers.measurement_process`` (the child's environment and
 priority), ``workers.openvino_timing`` (the timing in the child), ``workers.repeat_stats``
-(spread and combination of repeats), ``workers.measurement_cli`` (the child's command line).
+(spread and combination of repeats), ``workers.measurement_child`` (the measuring child process: its arguments and output; not a user command).
 
 Run by hand (one repeat; ``hwnas bench`` repeats like the service)::
 
@@ -32,7 +32,7 @@ from typing import Any
 
 from core.types import Measurement
 from targets import HardwareTarget, get_target
-from workers.measurement_cli import main
+from workers.measurement_child import main
 from workers.measurement_process import ISA_ENV, PROJECT_ROOT, child_env, target_env
 from workers.openvino_timing import PRECISIONS, compile_config, synthetic_inputs, thread_cap
 from workers.repeat_stats import combine_repeats, spread_pct
