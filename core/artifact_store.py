@@ -9,13 +9,13 @@ shared filesystem path today; an object store would be one more module and one m
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
 
 from core.artifacts import IR_FILES, ArtifactError, model_zip
+from core.registry import load_entry
 
 
 class ArtifactsNotShared(RuntimeError):
@@ -97,9 +97,4 @@ ARTIFACT_STORES: dict[str, str] = {
 
 def make_artifact_store(kind: str, root: str | Path) -> ArtifactStore:
     """An artifact store by registry name; ``ValueError`` lists the known ones."""
-    if kind not in ARTIFACT_STORES:
-        raise ValueError(f"unknown artifact store {kind!r} (known: {', '.join(sorted(ARTIFACT_STORES))})")
-    module, _, name = ARTIFACT_STORES[kind].partition(":")
-    store = getattr(importlib.import_module(module), name)(root)
-    assert isinstance(store, ArtifactStore)
-    return store
+    return load_entry(ARTIFACT_STORES, kind, attr="", kind=ArtifactStore, what="artifact store")(root)  # type: ignore[operator]

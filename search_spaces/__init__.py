@@ -7,10 +7,10 @@ and one line here, and passing ``tests/search_spaces/test_family_conformance.py`
 
 from __future__ import annotations
 
-import importlib
 from functools import lru_cache
 from typing import Any
 
+from core.registry import load_entry
 from search_spaces.base import JobSpace, ModelFamily, SearchSpace
 
 FAMILIES: dict[str, str] = {
@@ -24,10 +24,7 @@ class UnsupportedModelType(ValueError):
 
 @lru_cache(maxsize=None)
 def _load(name: str) -> ModelFamily:
-    family = importlib.import_module(FAMILIES[name]).FAMILY
-    if not isinstance(family, ModelFamily):
-        raise TypeError(f"{FAMILIES[name]}.FAMILY is not a ModelFamily")
-    return family
+    return load_entry(FAMILIES, name, attr="FAMILY", kind=ModelFamily, what="model family")
 
 
 def supported_model_types() -> list[str]:

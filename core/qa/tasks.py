@@ -9,12 +9,13 @@ Ground floor: this module and every task module import nothing of the project ou
 
 from __future__ import annotations
 
-import importlib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
+
+from core.registry import load_entry
 
 TASKS: dict[str, str] = {
     "squad-v1.1": "core.qa.squad_v11",
@@ -45,14 +46,7 @@ class QATask(ABC):
 @lru_cache(maxsize=None)
 def get_task(name: str = DEFAULT_TASK) -> QATask:
     """The registered task called ``name``; ``ValueError`` lists the known ones."""
-    try:
-        module = TASKS[name]
-    except KeyError:
-        raise ValueError(f"unknown QA task {name!r}; known: {', '.join(TASKS)}") from None
-    task = importlib.import_module(module).TASK
-    if not isinstance(task, QATask):
-        raise TypeError(f"{module}.TASK is not a QATask")
-    return task
+    return load_entry(TASKS, name, attr="TASK", kind=QATask, what="QA task")
 
 
 __all__ = ["DEFAULT_TASK", "QATask", "TASKS", "get_task"]

@@ -8,9 +8,9 @@ imported only when asked for (NNCF and torch load on the worker that runs the st
 
 from __future__ import annotations
 
-import importlib
 from functools import lru_cache
 
+from core.registry import load_entry
 from workers.compression.base import WORKS_ON, CompressionStep, StepContext
 
 COMPRESSORS: dict[str, str] = {
@@ -22,14 +22,7 @@ COMPRESSORS: dict[str, str] = {
 @lru_cache(maxsize=None)
 def get_step(name: str) -> CompressionStep:
     """The registered step called ``name``; ``ValueError`` lists the known ones."""
-    try:
-        module = COMPRESSORS[name]
-    except KeyError:
-        raise ValueError(f"unknown compression step {name!r}; known: {', '.join(COMPRESSORS)}") from None
-    step = importlib.import_module(module).STEP
-    if not isinstance(step, CompressionStep):
-        raise TypeError(f"{module}.STEP is not a CompressionStep")
-    return step
+    return load_entry(COMPRESSORS, name, attr="STEP", kind=CompressionStep, what="compression step")
 
 
 __all__ = ["COMPRESSORS", "CompressionStep", "StepContext", "WORKS_ON", "get_step"]

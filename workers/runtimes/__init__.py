@@ -8,9 +8,9 @@ imported only when asked for, so that looking a runtime up loads no inference en
 
 from __future__ import annotations
 
-import importlib
 from functools import lru_cache
 
+from core.registry import load_entry
 from workers.runtimes.base import PRECISIONS, Runner, Runtime
 
 RUNTIMES: dict[str, str] = {
@@ -23,14 +23,7 @@ DEFAULT_RUNTIME = "openvino"
 @lru_cache(maxsize=None)
 def get_runtime(name: str = DEFAULT_RUNTIME) -> Runtime:
     """The registered runtime called ``name``; ``ValueError`` lists the known ones."""
-    try:
-        module = RUNTIMES[name]
-    except KeyError:
-        raise ValueError(f"unknown runtime {name!r}; known: {', '.join(RUNTIMES)}") from None
-    runtime = importlib.import_module(module).RUNTIME
-    if not isinstance(runtime, Runtime):
-        raise TypeError(f"{module}.RUNTIME is not a Runtime")
-    return runtime
+    return load_entry(RUNTIMES, name, attr="RUNTIME", kind=Runtime, what="runtime")
 
 
 __all__ = ["DEFAULT_RUNTIME", "PRECISIONS", "RUNTIMES", "Runner", "Runtime", "get_runtime"]
