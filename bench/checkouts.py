@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,16 +33,11 @@ from typing import Any
 
 import httpx
 
+from api.server import free_port
 from bench import DATA, ROOT
 from bench.report import invocation, replace_section
 
 SPEED = ("p50_ms", "p90_ms", "throughput_sps")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _entry(checkout: Path) -> str:
@@ -81,7 +75,7 @@ def job_spec(teacher: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 def run_once(checkout: Path, spec: dict[str, Any], log_dir: Path, label: str) -> dict[str, Any]:
     """Serve from ``checkout``, run the job, return its baselines and trials (and the wall time)."""
-    port, data = _free_port(), Path(tempfile.mkdtemp(prefix=f"hwnas-{label}-"))
+    port, data = free_port(), Path(tempfile.mkdtemp(prefix=f"hwnas-{label}-"))
     log = (log_dir / f"{label}.log").open("wb")
     server = _hwnas(checkout, "serve", "--data-dir", str(data), "--port", str(port), stdout=log, stderr=subprocess.STDOUT)
     began = time.monotonic()
