@@ -149,12 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     from bench.report import invocation, replace_section
     from bench.search_figures import hypervolume
     from search_spaces.base_models import read_config
-    from search_spaces.bert.space import BertSpace
+    from search_spaces import space_for
 
     args = parse_args(argv)
     t0 = time.perf_counter()
     table = SurrogateTable(args)
-    space = BertSpace.from_spec(table.space_spec, read_config(table.teacher_dir))
+    space = space_for(table.space_spec, read_config(table.teacher_dir))
     floor = 0.99 * table.teacher_f1()
     at = sorted({n for n in args.report_at if n <= args.trials} | {args.trials})
     hv: dict[str, dict[int, list[float]]] = {}

@@ -93,12 +93,12 @@ def link_supernet(args: argparse.Namespace, job_spec: dict[str, Any], trained: P
     from search_spaces.base_models import read_config
     from nas.stages.supernet import supernet_settings
     from nas.spec import JobSpec
-    from search_spaces.bert.space import BertSpace
+    from search_spaces import space_for
     from workers.supernet import SUPERNET_FILE, supernet_key
 
     spec = JobSpec.model_validate(job_spec)
     teacher = Path(spec.base_model)
-    key = supernet_key(teacher, spec.task.train_file, BertSpace.from_spec(spec.search_space, read_config(teacher)), supernet_settings(spec))
+    key = supernet_key(teacher, spec.task.train_file, space_for(spec.search_space, read_config(teacher)), supernet_settings(spec))
     info = json.loads((trained / SUPERNET_FILE).read_text()) if (trained / SUPERNET_FILE).is_file() else {}
     dst = args.data_dir / "supernets" / key
     if info and not dst.exists():

@@ -16,11 +16,11 @@ from typing import Any
 
 
 def space_from_args(args: argparse.Namespace, teacher_dir: Path) -> Any:
-    """The ``--space`` spec as a ``BertSpace`` over the teacher's configuration."""
+    """The ``--space`` spec as a search space (the teacher's family's) over the teacher's configuration."""
     from search_spaces.base_models import read_config
-    from search_spaces.bert.space import BertSpace
+    from search_spaces import space_for
 
-    return BertSpace.from_spec(args.space, read_config(teacher_dir))
+    return space_for(args.space, read_config(teacher_dir))
 
 
 def settings_from_args(args: argparse.Namespace) -> Any:
@@ -58,7 +58,7 @@ def teacher_stage(args: argparse.Namespace, train_file: str) -> tuple[Path, dict
 def _train_child(teacher_dir: str, out_dir: str, train_file: str, space_spec: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """Runs in a fresh process: its peak RSS is the supernet training's own."""
     from search_spaces.base_models import read_config
-    from search_spaces.bert.space import BertSpace
+    from search_spaces import space_for
     from workers.supernet import SupernetSettings, train_supernet
 
     last = [0.0]
@@ -68,7 +68,7 @@ def _train_child(teacher_dir: str, out_dir: str, train_file: str, space_spec: di
             last[0] = time.perf_counter()
             print(f"  supernet step {step}/{total} loss {loss:.3f}", flush=True)
 
-    space = BertSpace.from_spec(space_spec, read_config(Path(teacher_dir)))
+    space = space_for(space_spec, read_config(Path(teacher_dir)))
     return train_supernet(teacher_dir, out_dir, train_file=train_file, space=space, settings=SupernetSettings(**settings),
                           on_step=on_step, on_stage=lambda s: print(f"  [{s}]", flush=True))
 

@@ -49,7 +49,7 @@ class SearchSpaceSpec(_Strict):
     (``layer_selection``: ``spread``, ``first`` or ``search``, where the sampler picks the set).
     ``hidden`` (optional) searches the hidden size too. Bounds against the base model (heads,
     widths, layers, hidden a multiple of the head size) are checked at submission, with the
-    base's config (``search_spaces.bert.space.BertSpace``).
+    base's config (its family's space: ``search_spaces.space_for``).
     """
 
     layers: list[int] = Field(description="number of encoder layers kept (list, or {min, max, step})")

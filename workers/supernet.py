@@ -68,7 +68,7 @@ def train_supernet(
 ) -> dict[str, Any]:
     """Importance-reorder a copy of the teacher, train it as a supernet over ``space``, save it atomically.
 
-    ``space`` is a ``BertSpace`` over the teacher. Returns (and writes into ``supernet.json``) the
+    ``space`` is the teacher's family's ``JobSpace``. Returns (and writes into ``supernet.json``) the
     metrics: steps, wall/train seconds, peak RSS, and with ``validation_split`` > 0 the held-out F1 of
     the largest and smallest subnets and of the teacher on the same held-out articles.
     """

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 STALE = "hwnas:stale"  # trial failed by a restart: its budget is spent again
 SKIPPED = "hwnas:skipped"  # ruled out by the predictor: no budget spent
 RETRIED = "hwnas:retried_as_new_trial"  # lost with its worker or node: failed, and run again (no budget spent)
-ANCHOR = "hwnas:anchor"  # one of the fixed first trials (BertSpace.anchors)
+ANCHOR = "hwnas:anchor"  # one of the fixed first trials (JobSpace.anchors)
 
 
 MAX_SKIPS_IN_A_ROW = 20  # then the predictor stops dropping, so a search always progresses
