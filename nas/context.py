@@ -8,7 +8,7 @@ which leaves the job "running" for the next coordinator to resume), runs trials 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ class JobContext:
     stopping: threading.Event  # the service stops: the job stays "running" and resumes on restart
     runner: TrialRunner
     synthetic_data: bool = False  # fixed for the job: read once, not per trial
-    locks: Any = None  # the coordinator's keyed locks (``KeyedLocks``): one teacher/supernet build per cache key
+    locks: KeyedLocks = field(default_factory=lambda: KeyedLocks())  # the coordinator's: one teacher/supernet build per cache key
 
     @property
     def cancelled(self) -> bool:
