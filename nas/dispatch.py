@@ -58,10 +58,6 @@ class TrialOutcome:
     error: str | None = None
     lost: bool = False  # a worker or node died under it: the same request may well succeed again
 
-    @property
-    def ok(self) -> bool:
-        return self.result is not None
-
 
 @dataclass(frozen=True)
 class BuildCall:
