@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     artifact_store: str = Field(default="local", description="where trials' files live (core.artifact_store.ARTIFACT_STORES)")
     data_roots: list[Path] = Field(
         default_factory=list,
-        description="directories job specs may read SQuAD files from (empty: any readable path)",
+        description="directories job specs may read data files and base models from, besides data_dir "
+        "(empty: only data_dir when tokens are required, any readable path when auth is open)",
     )
 
     @field_validator("artifact_store")
@@ -62,6 +63,23 @@ class Settings(BaseSettings):
         if self.auth == "auto":
             return self.host not in ("127.0.0.1", "localhost", "::1")
         return self.auth == "required"
+
+    def allowed_data_roots(self) -> list[Path] | None:
+        """Resolved directories job specs may read files from; None: any path the server can read.
+
+        A spec names files the server opens, and its errors would tell the caller whether a path
+        exists, so where callers need tokens (other users, other hosts) only the data directory
+        (which holds the named-data-set cache) and ``data_roots`` are allowed. An open loopback
+        service is its owner's tool and keeps any readable path, unless ``data_roots`` is set.
+        """
+        if not self.data_roots and not self.auth_required():
+            return None
+        roots: list[Path] = []
+        for root in (self.data_dir, *self.data_roots):
+            resolved = root.expanduser().resolve(strict=False)
+            if resolved not in roots:
+                roots.append(resolved)
+        return roots
 
     @property
     def artifacts_dir(self) -> Path:

@@ -50,11 +50,26 @@ class SearchSpaceSpec(_Strict):
     ``hidden`` (optional) searches the hidden size too. Bounds against the base model (heads,
     widths, layers, hidden a multiple of the head size) are checked at submission, with the
     base's config (its family's space: ``search_spaces.space_for``).
+
+    ``layers``, ``heads`` and ``ffn`` may be left out: the API fills them from the base's config at
+    submission (``nas.spec_defaults``; the stored spec shows the values): layers 2..N of the base's N,
+    heads the divisors of the base's head count (12: 1, 2, 3, 4, 6, 12), FFN widths the multiples of
+    the hidden size up to the intermediate size (384 / 1536: 384, 768, 1152, 1536).
     """
 
-    layers: list[int] = Field(description="number of encoder layers kept (list, or {min, max, step})")
-    heads: list[int] = Field(description="attention heads per kept layer (list, or {min, max, step})")
-    ffn: list[int] = Field(description="FFN (intermediate) width per kept layer (list, or {min, max, step})")
+    layers: list[int] | None = Field(
+        default=None,
+        description="number of encoder layers kept (list, or {min, max, step}); left out: 2 up to the base's layer count",
+    )
+    heads: list[int] | None = Field(
+        default=None,
+        description="attention heads per kept layer (list, or {min, max, step}); left out: the divisors of the base's head count",
+    )
+    ffn: list[int] | None = Field(
+        default=None,
+        description="FFN (intermediate) width per kept layer (list, or {min, max, step}); "
+        "left out: multiples of the base's hidden size up to its intermediate size",
+    )
     hidden: list[int] | None = Field(default=None, description="hidden sizes (list, or {min, max, step}); none: the base's")
     per_layer: bool = Field(default=False, description="choose heads and FFN width per kept layer")
     layer_selection: Literal["spread", "first", "search"] = Field(default="spread", description="which layers are kept")
@@ -81,9 +96,17 @@ class SearchSpaceSpec(_Strict):
     def _choices(cls, v: list[int] | None, info) -> list[int] | None:  # type: ignore[no-untyped-def]
         return None if v is None else _unique_sorted(v, info.field_name)
 
-    def size(self) -> int:
+    @property
+    def filled(self) -> bool:
+        """Whether every dimension has its choices (else the base model's defaults are still to come)."""
+        return self.layers is not None and self.heads is not None and self.ffn is not None
+
+    def size(self) -> int | None:
+        """Number of subnets; None until filled, since the left-out dimensions depend on the base model."""
         from math import comb
 
+        if self.layers is None or self.heads is None or self.ffn is None:
+            return None
         widths = len(self.heads) * len(self.ffn)
         hidden = len(self.hidden) if self.hidden else 1
         if not self.per_layer and self.layer_selection != "search":
@@ -209,7 +232,10 @@ class JobSpec(_Strict):
     name: str | None = Field(default=None, max_length=200)
     base_model: str = Field(min_length=1, description="registered name (minilm) or a local Hugging Face model directory")
     task: TaskSpec
-    search_space: SearchSpaceSpec
+    search_space: SearchSpaceSpec = Field(
+        default_factory=SearchSpaceSpec,
+        description="left out (or any of layers, heads, ffn left out): filled from the base model's config",
+    )
     targets: list[str] = Field(default_factory=lambda: ["native"], min_length=1, max_length=16)
     budget: BudgetSpec
     sampler: Literal["nsga2", "tpe", "gp", "random", "grid"] = "nsga2"
@@ -244,9 +270,11 @@ class JobSpec(_Strict):
 
     @model_validator(mode="after")
     def _grid_is_small(self) -> "JobSpec":
-        if self.sampler == "grid" and self.search_space.size() > GRID_MAX_SUBNETS:
+        """Checked once the space is filled: ``nas.spec_defaults`` re-validates the filled spec to get here."""
+        size = self.search_space.size()
+        if self.sampler == "grid" and size is not None and size > GRID_MAX_SUBNETS:
             raise ValueError(
-                f"sampler 'grid' enumerates the space, which has {self.search_space.size()} subnets "
+                f"sampler 'grid' enumerates the space, which has {size} subnets "
                 f"(at most {GRID_MAX_SUBNETS}); narrow search_space or use nsga2, tpe, gp or random"
             )
         return self

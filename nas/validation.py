@@ -6,7 +6,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from search_spaces.base_models import read_config, resolve_base_model
+from search_spaces.base_models import is_registered, read_config, resolve_base_model
 from nas.config import Settings
 from core.qa.features import check_questions_fit
 from core.qa.sources import DataSourceError, Role, is_named, resolve_data_file
@@ -44,17 +44,36 @@ def _base_tokenizer(base_dir: Path) -> Any:
     return tok
 
 
+def _require_allowed_path(field: str, value: str, settings: Settings, *, expand_user: bool = False) -> None:
+    """Refuse a path outside ``Settings.allowed_data_roots()`` before anything opens or stats it.
+
+    Symlinks and ``..`` are resolved first, so neither leads out of a root. The message names the
+    value as given and the roots, never the resolved target, and is the same whether the file
+    exists or not: a refused spec must not tell its author anything about the server's files.
+    ``expand_user`` matches how the value is opened later (base models expand ``~``, data files do not).
+    """
+    roots = settings.allowed_data_roots()
+    if roots is None:
+        return
+    try:
+        path = Path(value).expanduser() if expand_user else Path(value)
+        resolved: Path | None = path.resolve(strict=False)
+    except (OSError, RuntimeError, ValueError):  # unknown ~user, NUL byte, symlink loop: refuse alike
+        resolved = None
+    if resolved is None or not any(resolved.is_relative_to(root) for root in roots):
+        allowed = ", ".join(str(root) for root in roots)
+        raise SpecError(field, f"{value!r} is outside the allowed data directories ({allowed})")
+
+
 def _check_data_file(field: str, value: str, settings: Settings, *, role: Role, spec: JobSpec, tokenizer: Any) -> str:
     """Validate one data file (or named data set) and return the local file it resolves to."""
+    if not is_named(value):  # named data sets resolve into the data directory's cache
+        _require_allowed_path(field, value, settings)
     try:
         path = resolve_data_file(value, role=role, cache_dir=datasets_cache_dir(settings))
     except DataSourceError as exc:
         raise SpecError(field, str(exc)) from exc
     p = Path(path)
-    if settings.data_roots and not is_named(value):
-        resolved = p.resolve()
-        if not any(resolved.is_relative_to(root.resolve()) for root in settings.data_roots):
-            raise SpecError(field, f"{path} is outside the allowed data directories")
     if not p.is_file():
         raise SpecError(field, f"{path} does not exist or is not a file")
     try:
@@ -85,15 +104,23 @@ def with_local_data_files(spec: JobSpec, settings: Settings) -> JobSpec:
     return spec.model_copy(update={"task": task})
 
 
+def base_model_of(spec: JobSpec, settings: Settings) -> tuple[Path, Any]:
+    """The base model's directory and config, or ``SpecError("base_model", ...)``; a local directory
+    passes the data-root check before anything reads it (every caller goes through here)."""
+    if not is_registered(spec.base_model):
+        _require_allowed_path("base_model", spec.base_model, settings, expand_user=True)
+    try:
+        base_dir = resolve_base_model(spec.base_model)
+        return base_dir, read_config(base_dir)
+    except ValueError as exc:  # unknown name, unreadable directory, unsupported model_type
+        raise SpecError("base_model", str(exc)) from exc
+
+
 def validate_job(spec: JobSpec, settings: Settings) -> bool:
     """Raise ``SpecError`` for the first bad field; return whether the data is synthetic."""
     from targets import TARGETS
 
-    try:
-        base_dir = resolve_base_model(spec.base_model)
-        base_config = read_config(base_dir)
-    except ValueError as exc:
-        raise SpecError("base_model", str(exc)) from exc
+    base_dir, base_config = base_model_of(spec, settings)
     try:
         space = space_for(spec.search_space, base_config)
     except ValueError as exc:

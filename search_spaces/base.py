@@ -76,7 +76,14 @@ class ModelFamily(ABC):
     @abstractmethod
     def space(self, spec: Any, base_config: Any) -> JobSpace:
         """The job's search space over a base model: ``spec`` is the job's
-        ``search_space`` (a pydantic model or its dict), ``base_config`` the base's config."""
+        ``search_space`` (a pydantic model or its dict), ``base_config`` the base's config.
+        A left-out (None) ``layers``, ``heads`` or ``ffn`` takes its ``default_choices``."""
+
+    @abstractmethod
+    def default_choices(self, base_config: Any) -> dict[str, list[int]]:
+        """Choices of ``layers``, ``heads`` and ``ffn`` for a job that leaves them out: read from the
+        base's config (whose field names are the family's), always accepted by ``space``, and
+        containing the full model, so that a spec needs no knowledge of the base's sizes."""
 
     @abstractmethod
     def full_subnet(self, base_config: Any) -> SubnetConfig:

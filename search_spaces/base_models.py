@@ -17,9 +17,14 @@ def _minilm() -> Path:
 REGISTRY: dict[str, Callable[[], Path]] = {"minilm": _minilm}
 
 
+def is_registered(name: str) -> bool:
+    """Whether ``name`` is a packaged model (never a path), so callers can check paths before touching them."""
+    return name in REGISTRY
+
+
 def resolve_base_model(name: str) -> Path:
     """A registered name or a local Hugging Face directory; ``ValueError`` says which were tried."""
-    if name in REGISTRY:
+    if is_registered(name):
         return REGISTRY[name]()
     path = Path(name).expanduser()
     if (path / "config.json").is_file():

@@ -16,6 +16,22 @@ def _cfg(config: Any, key: str) -> Any:
     return config[key] if isinstance(config, dict) else getattr(config, key)
 
 
+ELASTIC = ("layers", "heads", "ffn")  # the dimensions a job spec may leave to the base's defaults
+SPEC_FIELDS = (*ELASTIC, "hidden", "per_layer", "layer_selection")
+
+
+def divisors(n: int) -> list[int]:
+    """Head counts that split the base's heads evenly (12 -> 1, 2, 3, 4, 6, 12): the usual pruning grid."""
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def ffn_widths(hidden: int, intermediate: int) -> list[int]:
+    """Multiples of the hidden width up to the intermediate size, which is always included (the full FFN)."""
+    step = hidden if 0 < hidden <= intermediate else intermediate
+    widths = list(range(step, intermediate + 1, step))
+    return widths if widths[-1] == intermediate else [*widths, intermediate]
+
+
 class BertFamily(ModelFamily):
     name = "bert"
     model_types = ("bert",)
@@ -23,7 +39,25 @@ class BertFamily(ModelFamily):
     def space(self, spec: Any, base_config: Any) -> JobSpace:
         from search_spaces.bert.space import BertSpace
 
-        return BertSpace.from_spec(spec, base_config)
+        return BertSpace.from_spec(self._with_defaults(spec, base_config), base_config)
+
+    def default_choices(self, base_config: Any) -> dict[str, list[int]]:
+        n = int(_cfg(base_config, "num_hidden_layers"))
+        return {
+            "layers": list(range(2, n + 1)) if n > 1 else [1],  # one kept layer is rarely worth measuring
+            "heads": divisors(int(_cfg(base_config, "num_attention_heads"))),
+            "ffn": ffn_widths(int(_cfg(base_config, "hidden_size")), int(_cfg(base_config, "intermediate_size"))),
+        }
+
+    def _with_defaults(self, spec: Any, base_config: Any) -> Any:
+        """``spec`` with its left-out dimensions filled: a spec used before ``nas.spec_defaults`` filled it
+        (validated, benchmarked) builds the same space as the filled one."""
+        get = spec.get if isinstance(spec, dict) else (lambda k: getattr(spec, k, None))
+        missing = [k for k in ELASTIC if get(k) is None]
+        if not missing:
+            return spec
+        defaults = self.default_choices(base_config)
+        return {**{k: get(k) for k in SPEC_FIELDS}, **{k: defaults[k] for k in missing}}
 
     def full_subnet(self, base_config: Any) -> SubnetConfig:
         n = int(_cfg(base_config, "num_hidden_layers"))

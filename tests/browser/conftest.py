@@ -16,6 +16,7 @@ import pytest
 
 from api.server import ServiceThread, free_port
 from nas.config import Settings
+from tests.conftest import SQUAD_DIR
 from tests.helpers import wait_for_job
 
 LAUNCH_ARGS = [
@@ -48,12 +49,16 @@ def job_spec(model_dir: Path, train: str, evalf: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="package")
-def service(tmp_path_factory: pytest.TempPathFactory, ray_local) -> Iterator[tuple[httpx.Client, Settings, str]]:  # type: ignore[no-untyped-def]
-    """(client with a write token, settings, the token): the pages must work when the API wants tokens."""
+def service(tmp_path_factory: pytest.TempPathFactory, ray_local, tiny_qa_model) -> Iterator[tuple[httpx.Client, Settings, str]]:  # type: ignore[no-untyped-def]
+    """(client with a write token, settings, the token): the pages must work when the API wants tokens.
+
+    With tokens required, specs may only read the data dir and the data roots: the tiny model and SQuAD.
+    """
     from nas.store.db import make_engine, session_factory
     from nas.store.tokens import create_token
 
-    settings = Settings(data_dir=tmp_path_factory.mktemp("hwnas-dashboard"), port=free_port(), db_url=None, auth="required")
+    roots = [tiny_qa_model, SQUAD_DIR]
+    settings = Settings(data_dir=tmp_path_factory.mktemp("hwnas-dashboard"), port=free_port(), db_url=None, auth="required", data_roots=roots)
     with ServiceThread(settings) as url:
         engine = make_engine(settings.resolved_db_url())
         with session_factory(engine).begin() as s:

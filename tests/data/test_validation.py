@@ -76,10 +76,10 @@ def test_named_data_set_without_the_library(tmp_path: Path, files: tuple[str, st
 
 def test_named_data_set_from_the_cache(tmp_path: Path, files: tuple[str, str]) -> None:
     """Once fetched, ``squad:train`` is an ordinary file in <data_dir>/datasets, outside any data root."""
-    cache = tmp_path / "datasets"
-    cache.mkdir()
+    cache = tmp_path / "data" / "datasets"  # the data dir is always allowed: keep files[0] outside it
+    cache.mkdir(parents=True)
     (cache / "squad-train.json").write_text(json.dumps(_doc()))
-    settings = Settings(data_dir=tmp_path, data_roots=[tmp_path / "elsewhere"])
+    settings = Settings(data_dir=tmp_path / "data", data_roots=[tmp_path / "elsewhere"])
     with pytest.raises(SpecError, match="outside the allowed data directories"):
         validate_job(_spec(files[0], files[0]), settings)
     spec = _spec("squad:train", "squad:train")

@@ -134,6 +134,20 @@ def test_space_offers_what_the_stages_use(family: ModelFamily, model: Any) -> No
     assert key == json.dumps(family.space(SearchSpaceSpec.model_validate(SPEC), model.config).to_dict(), sort_keys=True)
 
 
+def test_default_choices_host_the_full_model(family: ModelFamily, model: Any) -> None:
+    """What a job that leaves layers, heads and ffn out searches (``nas.spec_defaults``): the base fits in it."""
+    cfg = model.config
+    defaults = family.default_choices(cfg)
+    assert set(defaults) == {"layers", "heads", "ffn"} and all(v == sorted(set(v)) for v in defaults.values())
+    assert defaults == family.default_choices(cfg.to_dict())  # a dict config reads the same
+    space = family.space(defaults, cfg)  # raises if the base could not host them
+    assert space.contains(family.full_subnet(cfg)) and space.largest() == family.full_subnet(cfg)
+    assert (max(defaults["layers"]), max(defaults["heads"]), max(defaults["ffn"])) == (
+        cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size,
+    )
+    assert family.space({}, cfg).to_dict() == space.to_dict()  # a spec left unfilled builds the same space
+
+
 def test_full_subnet_matches_the_config(family: ModelFamily, model: Any, tmp_path: Path) -> None:
     cfg = model.config
     full = family.full_subnet(cfg)
