@@ -23,6 +23,21 @@ MeasurementOut = create_model(
 )  # fmt: skip
 
 
+class StageProgress(BaseModel):
+    """Progress inside a long piece of work (``core.progress``): the newest report the coordinator stored."""
+
+    stage: str = Field(description="the job stage it belongs to (teacher, baseline, supernet, search, refine)")
+    item: str = Field(description="what runs: teacher, baseline-fp32, supernet, trial 3, ...")
+    phase: str | None = Field(None, description="e.g. tokenising, fine-tuning, distil, quantize, evaluate, measuring on native")
+    step: int | None = None
+    total: int | None = None
+    unit: str | None = Field(None, description="what step counts: steps, windows, repeats")
+    loss: float | None = Field(None, description="training loss at this step (training phases)")
+    elapsed_s: float | None = Field(None, description="since the item started")
+    eta_s: float | None = Field(None, description="time left in this phase at its pace so far")
+    updated_at: datetime | None = None
+
+
 class TrialOut(_FromORM):
     number: int
     state: str
@@ -39,6 +54,7 @@ class TrialOut(_FromORM):
     predicted: dict[str, Any] | None = Field(None, description="the speed predictor's figures per target before measuring")
     f1_before_refine: float | None = Field(None, description="a refined trial: F1 of the same subnet before refinement")
     exact_match_before_refine: float | None = None
+    progress: StageProgress | None = Field(None, description="while running: its phase, step / total, loss and ETA")
     started_at: datetime
     finished_at: datetime | None
     measurements: list[MeasurementOut]
@@ -81,6 +97,9 @@ class JobOut(_FromORM):
     spec: dict[str, Any]
     teacher_metrics: dict[str, Any] | None
     progress: Progress
+    stage_progress: StageProgress | None = Field(
+        None, description="while running: the current stage's long item (teacher fine-tune, baseline, supernet)"
+    )
     baselines: list[BaselineOut]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.artifact_store import ArtifactStore
+from core.progress import ProgressLink
 from core.types import SubnetConfig, TrialRequest
 from nas.config import Settings
 from nas.dispatch import TrialRunner
@@ -48,6 +49,13 @@ class JobContext:
     def wait(self, ref: Any) -> Any:
         """The result of a Ray task, or ``JobCancelled`` (and the task cancelled) when the job is."""
         return self.runner.wait(ref)
+
+    def progress_link(self, item: str) -> ProgressLink | None:
+        """Where a stage's long task (teacher, supernet) reports its progress: the job's ``stage_progress``."""
+        with self.sessions() as s:
+            job = repo.get_job(s, self.job_id)
+            stage = job.stage if job is not None else ""
+        return self.runner.progress_link("job", stage=stage, item=item)
 
     def trial_dir(self, name: str) -> Path:
         return self.artifacts.trial_dir(self.job_id, name)

@@ -16,15 +16,18 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.artifact_store import ArtifactStore
+from core.progress import ProgressLink
 from core.types import TrialRequest, TrialResult
 from nas.config import Settings
 from nas.errors import JobCancelled, failure_reason
+from nas.progress import ProgressRecorder
 from nas.ray_cluster import serving, task_cpus
 from nas.store import repo
 
@@ -81,6 +84,17 @@ class TrialRunner:
     ) -> None:  # fmt: skip
         self.job_id, self.settings, self.sessions, self.storage = job_id, settings, sessions, storage
         self.artifacts, self.cancel = artifacts, cancel
+        self.progress: ProgressRecorder | None = None  # set while the job runs: where tasks report progress
+
+    def progress_link(self, key: str, *, stage: str, item: str) -> ProgressLink | None:
+        """A task's end of the job's progress board (None when nothing records progress)."""
+        return None if self.progress is None else self.progress.link(key, stage=stage, item=item)
+
+    def _trial_link(self, request: TrialRequest, stage: str) -> ProgressLink | None:
+        """Trials report into their own row; a baseline (negative number) is the baseline stage's item."""
+        if request.trial_number >= 0:
+            return self.progress_link(f"trial:{request.trial_number}", stage=stage, item=f"trial {request.trial_number}")
+        return self.progress_link("job", stage="baseline", item=Path(request.output_dir).name)
 
     # ---- the one call ------------------------------------------------------------------------
     def run(
@@ -108,13 +122,14 @@ class TrialRunner:
         try:
             task = getattr(ray_tasks, build.task)
             opts = {"num_cpus": task_cpus(1) if cpus is None else cpus, "max_retries": retries}
-            built: TrialResult = self.wait(task.options(**opts).remote(request, *(build.args or (precision,))), deadline, abort)
+            link = self._trial_link(request, "refine" if build.task == "refine" else "search")
+            built: TrialResult = self.wait(task.options(**opts).remote(request, *(build.args or (precision,)), progress=link), deadline, abort)
             stage = "measuring"
             self.artifacts.check_built(request.output_dir)
             refs = []
             for target in request.targets:
                 options = self._wait_for_target(request, target, abort)
-                refs.append(ray_tasks.measure.options(**options, max_retries=retries).remote(request, target, precision))
+                refs.append(ray_tasks.measure.options(**options, max_retries=retries).remote(request, target, precision, progress=link))
             measured = [self.wait(ref, deadline, abort, also=refs) for ref in refs]
             joined = ray_tasks.join.options(num_cpus=1, max_retries=retries).remote(request, built, measured, precision)
             return TrialOutcome(result=self.wait(joined, deadline, abort))

@@ -22,6 +22,7 @@ from nas.config import Settings
 from nas.context import JobContext, KeyedLocks
 from nas.dispatch import TrialRunner
 from nas.errors import JobCancelled, failure_reason
+from nas.progress import ProgressRecorder
 from nas.spec import JobSpec
 from nas.stages.baselines import run_baselines_stage
 from nas.stages.refine import run_refine_stage
@@ -95,7 +96,11 @@ def _run_once(services: Services, job_id: str, cancel: threading.Event, stopping
             if not repo.claim_job(s, job_id, first_start=first_start):
                 return  # cancelled (or deleted) before it started
         ctx = job_context(services, job_id, spec, cancel, stopping, synthetic_data=synthetic)
-        run_stages(ctx)
+        ctx.runner.progress = ProgressRecorder(job_id, sessions).start()
+        try:
+            run_stages(ctx)
+        finally:
+            ctx.runner.progress.stop()
         cancelled = cancel.is_set() and not stopping.is_set()
         if stopping.is_set() and not cancelled:
             return  # service shutting down: the job stays "running" and resumes on restart

@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core import progress
 from core.types import Measurement
 from targets import HardwareTarget, get_target
 from workers.measurement_child import main
@@ -105,6 +106,7 @@ def measure_ir(
     while True:
         repeats.append(_run_child(cmd, env, xml, hw.name, timeout_s))
         n = len(repeats)
+        progress.current().step(n, max_repeats, unit="repeats")  # at most max_repeats: fewer when they agree
         if n >= max_repeats:
             break
         if n >= min_repeats and spread_pct([m.p50_ms for m in repeats]) < max_spread_pct:

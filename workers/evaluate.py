@@ -7,6 +7,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 from rich.progress import Progress
 
+from core.progress import current as current_progress
 from core.qa.features import EvalFeatures, iter_batches, postprocess_predictions
 from core.qa.metric import f1_score, metric_max_over_ground_truths
 from core.qa.squad import QAExample
@@ -50,6 +51,7 @@ def evaluate_qa(
     ``{"f1", "exact_match", "count"}``, in percent."""
     scorer = get_task(task)  # an unknown task fails before the model runs
     starts, ends = [], []
+    reporter = current_progress()  # the service's view of the same loop (a no-op outside a task)
     with Progress(disable=not show_progress, transient=True) as progress:
         bar = progress.add_task("evaluating", total=len(features))
         for batch in iter_batches(features, batch_size):
@@ -57,6 +59,7 @@ def evaluate_qa(
             starts.append(s)
             ends.append(e)
             progress.advance(bar, len(batch["input_ids"]))
+            reporter.step(sum(len(x) for x in starts), len(features), unit="windows")
     predictions = postprocess_predictions(examples, features, np.concatenate(starts), np.concatenate(ends))
     return scorer.score(predictions, examples)
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
+from core import progress
 from core.artifacts import ZIP_NAME, sha256_of
 from core.types import Measurement, TrialRequest, TrialResult
 from workers import datasets
@@ -42,6 +43,7 @@ class StageTimer:
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
+        progress.current().phase(stage)  # each timed stage is a phase of the trial's progress
         start = time.perf_counter()
         try:
             yield
@@ -134,7 +136,7 @@ def _distil(student: Any, teacher: Any, req: TrialRequest) -> None:
     settings = TrainSettings(
         max_steps=req.finetune_steps, learning_rate=req.finetune_lr, warmup_ratio=0.1, seed=req.seed, bf16=has_fast_bf16()
     )
-    train_qa(student, feats, settings, soft_targets=soft)
+    train_qa(student, feats, settings, soft_targets=soft, on_step=progress.current().on_step)
 
 
 def model_card(req: TrialRequest, result: TrialResult, config: dict[str, Any], precision: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import ray
 
+from core.progress import ProgressLink, reporting
 from core.types import Measurement, TrialRequest, TrialResult
 
 
@@ -29,19 +30,27 @@ def _use_assigned_cpus() -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
+def _reporter(link: ProgressLink | None):  # type: ignore[no-untyped-def]
+    """``reporting`` for a task: its progress goes to ``link``'s board (nowhere without one)."""
+    return reporting(link.reporter() if link is not None else None)
+
+
 @ray.remote
-def build(request: TrialRequest, precision: str = "int8") -> TrialResult:
+def build(request: TrialRequest, precision: str = "int8", progress: ProgressLink | None = None) -> TrialResult:
     _use_assigned_cpus()
     from workers.pipeline import build_candidate
 
-    return build_candidate(request, precision=precision)
+    with _reporter(progress):
+        return build_candidate(request, precision=precision)
 
 
 @ray.remote
-def measure(request: TrialRequest, target: str, precision: str = "int8") -> Measurement:
+def measure(request: TrialRequest, target: str, precision: str = "int8", progress: ProgressLink | None = None) -> Measurement:
     from workers.pipeline import measure_candidate
 
-    return measure_candidate(request, target, precision=precision)
+    with _reporter(progress) as reporter:
+        reporter.phase(f"measuring on {target}")
+        return measure_candidate(request, target, precision=precision)
 
 
 @ray.remote
@@ -53,17 +62,18 @@ def join(request: TrialRequest, built: TrialResult, measurements: list[Measureme
 
 
 @ray.remote
-def build_teacher(base_dir: str, out_dir: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+def build_teacher(base_dir: str, out_dir: str, kwargs: dict[str, Any], progress: ProgressLink | None = None) -> dict[str, Any]:
     _use_assigned_cpus()
     from search_spaces.bert.training import TrainSettings
     from workers.teacher import train_teacher
 
     settings = TrainSettings(**kwargs.pop("settings"))
-    return train_teacher(base_dir, out_dir, settings=settings, **kwargs)
+    with _reporter(progress) as reporter:
+        return train_teacher(base_dir, out_dir, settings=settings, on_step=reporter.on_step, on_stage=reporter.phase, **kwargs)
 
 
 @ray.remote
-def build_supernet(teacher_dir: str, out_dir: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+def build_supernet(teacher_dir: str, out_dir: str, kwargs: dict[str, Any], progress: ProgressLink | None = None) -> dict[str, Any]:
     """``workers.supernet.train_supernet`` on a worker; ``kwargs``: train_file, space (a job's
     ``search_space`` as a dict), settings (``SupernetSettings`` fields), checkpoint_every."""
     _use_assigned_cpus()
@@ -76,13 +86,15 @@ def build_supernet(teacher_dir: str, out_dir: str, kwargs: dict[str, Any]) -> di
     kwargs = dict(kwargs)
     space = space_for(kwargs.pop("space"), read_config(Path(teacher_dir)))
     settings = SupernetSettings(**kwargs.pop("settings", {}))
-    return train_supernet(teacher_dir, out_dir, space=space, settings=settings, **kwargs)
+    with _reporter(progress) as reporter:
+        return train_supernet(teacher_dir, out_dir, space=space, settings=settings, on_step=reporter.on_step, on_stage=reporter.phase, **kwargs)
 
 
 @ray.remote
-def refine(request: TrialRequest, steps: int, before: TrialResult | None = None) -> TrialResult:
+def refine(request: TrialRequest, steps: int, before: TrialResult | None = None, progress: ProgressLink | None = None) -> TrialResult:
     """``workers.refine.refine_candidate``: distil a front member standalone, then INT8 and F1 again."""
     _use_assigned_cpus()
     from workers.refine import refine_candidate
 
-    return refine_candidate(request, steps, before=before)
+    with _reporter(progress):
+        return refine_candidate(request, steps, before=before)

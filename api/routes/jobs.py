@@ -19,6 +19,7 @@ from core.artifacts import MODEL_CARD, ArtifactCorrupted, ArtifactError
 from nas.objectives import f1_floor
 from nas.pareto import pareto_keys
 from nas.spec import JobSpec
+from nas.spec_defaults import with_search_space_defaults
 from nas.store import repo
 from nas.store.models import Job, Trial, utcnow
 from nas.validation import SpecError, validate_job
@@ -48,7 +49,8 @@ def _job_out(session, job: Job, cache: RevisionCache, revision: int | None) -> J
         end = end.replace(tzinfo=None)
     return JobOut.model_validate(
         {
-            **{c: getattr(job, c) for c in JobOut.model_fields if c not in ("progress", "baselines")},
+            **{c: getattr(job, c) for c in JobOut.model_fields if c not in ("progress", "baselines", "stage_progress")},
+            "stage_progress": job.stage_progress if job.status == "running" else None,
             "progress": Progress(
                 trials_budget=job.spec["budget"]["trials"],
                 completed=counts.get("completed", 0),
@@ -80,8 +82,11 @@ def _json(body: bytes) -> Response:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobCreated, dependencies=[WriteAccess])
 def create_job(spec: JobSpec, request: Request, session: SessionDep, settings: SettingsDep, coordinator: CoordinatorDep) -> JobCreated:
+    """Queue a job; a left-out ``search_space`` (or any of its layers, heads, ffn) is filled from the
+    base model's config first, and the filled spec is what is validated, stored and searched."""
     try:
-        synthetic = validate_job(spec, settings)
+        filled = with_search_space_defaults(spec, settings)  # the base passes its data-root check before its config is read
+        synthetic = validate_job(filled, settings)
     except SpecError as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -89,7 +94,7 @@ def create_job(spec: JobSpec, request: Request, session: SessionDep, settings: S
         ) from exc
     job_id = uuid.uuid4().hex
     with session.begin():
-        repo.create_job(session, job_id=job_id, spec=spec.model_dump(mode="json"), synthetic=synthetic)
+        repo.create_job(session, job_id=job_id, spec=filled.model_dump(mode="json"), synthetic=synthetic)
     coordinator.wake()  # the coordinator picks queued jobs up from the store
     return JobCreated(id=job_id, status="queued", url=str(request.url_for("get_job", job_id=job_id)))
 

@@ -31,6 +31,7 @@ function renderJob(job) {
     `${p.completed} completed, ${p.failed} failed, ${p.running} running of ${p.trials_budget} trials` +
     (p.skipped ? ` (${p.skipped} more proposals skipped by the latency predictor)` : "") +
     (p.elapsed_s !== null ? ` · ${hw.duration(p.elapsed_s)}` : "") + (p.timeout_s ? ` of ${hw.duration(p.timeout_s)}` : "");
+  renderStageProgress(job.stage_progress);
   const teacher = job.teacher_metrics
     ? Object.entries(job.teacher_metrics).filter(([, v]) => typeof v === "number").map(([k, v]) => `${hw.esc(k)} ${hw.num(v)}`).join(", ")
     : "";
@@ -44,6 +45,39 @@ function renderJob(job) {
   err.hidden = !job.error;
   err.textContent = job.error ? `job ${job.status}: ${job.error}` : "";
   document.getElementById("cancel").hidden = hw.TERMINAL.includes(job.status);
+}
+
+// ---------- progress inside the current stage and the running trials ----------
+function progressText(p) {
+  const steps = p.total ? ` ${p.step ?? 0}/${p.total} ${p.unit || "steps"}` : "";
+  const loss = p.loss !== null && p.loss !== undefined ? ` · loss ${hw.num(p.loss)}` : "";
+  const eta = p.eta_s !== null && p.eta_s !== undefined ? ` · ETA ${hw.duration(p.eta_s)}` : "";
+  return `${p.item}: ${p.phase || "starting"}${steps}${loss} · ${hw.duration(p.elapsed_s || 0)} elapsed${eta}`;
+}
+
+function renderStageProgress(p) {
+  const box = document.getElementById("stage-progress");
+  box.hidden = !p;
+  if (!p) return;
+  const pct = p.total ? Math.min(100, (100 * (p.step || 0)) / p.total) : 0;
+  const bar = document.getElementById("stage-progress-bar");
+  bar.style.width = `${pct}%`;
+  bar.parentElement.setAttribute("aria-valuenow", String(Math.round(pct)));
+  box.dataset.stage = p.stage;
+  box.dataset.step = String(p.step ?? "");
+  document.getElementById("stage-progress-text").textContent = progressText(p);
+}
+
+function renderRunning() {
+  const running = state.trials.filter((t) => t.state === "running" && t.progress);
+  const ul = document.getElementById("running");
+  ul.hidden = running.length === 0;
+  ul.innerHTML = running.map((t) => {
+    const pct = t.progress.total ? Math.min(100, (100 * (t.progress.step || 0)) / t.progress.total) : 0;
+    return `<li data-number="${t.number}"><a href="${trialUrl(t.number)}">trial ${t.number}</a>
+      <span class="bar"><span style="display:block;height:100%;background:var(--blue);width:${pct}%"></span></span>
+      ${hw.esc(progressText(t.progress))}</li>`;
+  }).join("");
 }
 
 // ---------- one Pareto scatter per target ----------
@@ -225,6 +259,7 @@ async function refresh() {
     if (state.minF1 === null && document.activeElement !== minF1Input) minF1Input.value = floor != null ? Math.round(floor * 100) / 100 : "";
     renderJob(job);
     job.spec.targets.forEach(renderTarget);
+    renderRunning();
     renderFailed();
     renderTable();
     document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);

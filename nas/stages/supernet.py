@@ -38,5 +38,5 @@ def run_supernet_stage(ctx: JobContext, teacher_dir: str) -> str | None:
         if not (out / SUPERNET_FILE).is_file():
             kwargs = {"train_file": spec.task.train_file, "space": spec.search_space.model_dump(), "settings": asdict(settings)}
             opts = {"num_cpus": task_cpus(1), "max_retries": ctx.settings.trial_max_retries}
-            ctx.wait(build_supernet.options(**opts).remote(teacher_dir, str(out), kwargs))
+            ctx.wait(build_supernet.options(**opts).remote(teacher_dir, str(out), kwargs, progress=ctx.progress_link("supernet")))
     return str(out)

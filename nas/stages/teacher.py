@@ -66,7 +66,8 @@ def run_teacher_stage(ctx: JobContext) -> str:
                     "seed": spec.seed,
                 },
             }
-            ctx.wait(build_teacher.options(num_cpus=task_cpus(1)).remote(str(base_dir), str(out), kwargs))
+            task = build_teacher.options(num_cpus=task_cpus(1))
+            ctx.wait(task.remote(str(base_dir), str(out), kwargs, progress=ctx.progress_link("teacher")))
     metrics = json.loads((out / "metrics.json").read_text())
     ctx.update(teacher_dir=str(out), teacher_metrics=metrics)
     return str(out)

@@ -35,6 +35,8 @@ class Job(Base):
     cancel_requested: Mapped[bool] = mapped_column(default=False, server_default=false())  # set by the API, acted on by the coordinator
     teacher_dir: Mapped[str | None] = mapped_column(Text)
     teacher_metrics: Mapped[dict[str, Any] | None]
+    # the current stage's long item (teacher fine-tune, baseline, supernet): core.progress's snapshot
+    stage_progress: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
@@ -70,6 +72,7 @@ class Trial(Base):
     predicted: Mapped[dict[str, Any] | None]  # {target: {"p90_ms", "throughput_sps", "points"}} before measuring
     f1_before_refine: Mapped[float | None] = mapped_column(Float)
     exact_match_before_refine: Mapped[float | None] = mapped_column(Float)
+    progress: Mapped[dict[str, Any] | None]  # while running: phase, step / total, loss, ETA (core.progress)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
 

@@ -60,10 +60,31 @@ def update_job(session: Session, job_id: str, **fields: Any) -> Job:
     job = session.get(Job, job_id)
     if job is None:
         raise KeyError(job_id)
+    if "stage" in fields and fields["stage"] != job.stage:
+        fields.setdefault("stage_progress", None)  # a new stage: the last one's progress is over
     for key, value in fields.items():
         setattr(job, key, value)
     add_event(session, job_id, "job", {k: v for k, v in fields.items() if k in ("status", "stage", "error")})
     return job
+
+
+def record_progress(session: Session, job_id: str, key: str, report: dict[str, Any]) -> bool:
+    """Store one progress report (``core.progress`` snapshot) of the job's stage item (``key`` "job")
+    or of a trial (``"trial:<n>"``), with a ``progress`` event; a report that arrives after its
+    stage or trial ended is dropped (returns False)."""
+    stamped = {**report, "updated_at": utcnow().isoformat()}
+    if key == "job":
+        job = session.get(Job, job_id)
+        if job is None or job.status != "running" or job.stage != report.get("stage"):
+            return False
+        job.stage_progress = stamped
+    else:
+        trial = get_trial(session, job_id, int(key.removeprefix("trial:")))
+        if trial is None or trial.state != "running":
+            return False
+        trial.progress = stamped
+    add_event(session, job_id, "progress", {"key": key, **{k: report.get(k) for k in ("item", "phase", "step", "total")}})
+    return True
 
 
 def _set_if(session: Session, job_id: str, statuses: Sequence[str], **fields: Any) -> bool:
@@ -296,6 +317,7 @@ def complete_trial(
     trial = get_trial(session, job_id, result.trial_number)
     assert trial is not None, f"trial {result.trial_number} of job {job_id} was never started"
     trial.state = "completed"
+    trial.progress = None
     trial.feasible = feasible
     trial.f1_before_refine = result.f1_before_refine
     trial.exact_match_before_refine = result.exact_match_before_refine
@@ -330,6 +352,7 @@ def _end_trial(session: Session, job_id: str, number: int, state: str, reason: s
     if trial is None:
         return
     trial.state = state
+    trial.progress = None
     trial.error = reason
     trial.finished_at = utcnow()
     add_event(session, job_id, "trial", {"number": number, "state": state, "error": reason[:500]})

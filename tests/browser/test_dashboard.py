@@ -116,6 +116,10 @@ def test_job_page_updates_live_during_the_search(pages, service, live_job, tmp_p
     assert client.get(f"/api/v1/jobs/{live_job}").json()["status"] in ("queued", "running"), "the search ended before the page could watch it"
     page.wait_for_selector("#live.state-live", timeout=30_000)  # the event stream is connected
 
+    # a running trial shows its phase and progress (stored by the coordinator, pushed by the event stream)
+    page.wait_for_selector("#running li", timeout=600_000)
+    assert "trial" in page.inner_text("#running")
+
     # a trial completes: the scatter grows without a reload
     page.wait_for_function(f"() => ({PLOTTED})('#plot-{TARGET}') > {first}", timeout=600_000, polling=500)
     page.screenshot(path=str(tmp_path / "job-page-running.png"), full_page=True)
@@ -264,3 +268,48 @@ def test_submit_form_sends_a_yaml_spec_and_shows_the_bad_field(pages, tiny_qa_mo
     page.click("#submit button[type=submit]")
     page.wait_for_function("() => document.getElementById('submit-msg').textContent.includes('not valid YAML')")
     p.errors = [e for e in p.errors if not e.startswith("422 ")]  # the two refusals asked for
+
+
+def test_teacher_progress_bar_moves_while_the_teacher_trains(pages, service, tiny_qa_model, squad_files, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A base without a QA head is fine-tuned first: the job page's stage bar follows its steps, live."""
+    import json
+    import shutil
+    import time
+
+    client, settings, _ = service
+    base = settings.data_dir / "bases" / f"tiny-bert-no-head-{uuid.uuid4().hex[:6]}"  # the data dir is an allowed root
+    shutil.copytree(tiny_qa_model, base)
+    config = json.loads((base / "config.json").read_text())
+    (base / "config.json").write_text(json.dumps({**config, "architectures": ["BertModel"]}))
+    spec = job_spec(base, *squad_files) | {
+        "name": "teacher progress",
+        "teacher": {"max_steps": 400, "batch_size": 16, "learning_rate": 1e-4, "max_train_examples": 2000},
+    }
+    r = client.post("/api/v1/jobs", json=spec)
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    try:
+        p = pages(f"/jobs/{job_id}")
+        page = p.page
+        page.wait_for_selector("#stage-progress:not([hidden])", timeout=600_000)
+        seen: list[int] = []
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            value = page.evaluate("() => { const b = document.querySelector('#stage-progress'); "
+                                  "return b.hidden || b.dataset.stage !== 'teacher' ? null : Number(b.dataset.step || 0); }")  # fmt: skip
+            if value:
+                seen.append(value)
+            if len(set(seen)) >= 3:
+                break
+            page.wait_for_timeout(300)
+        assert len(set(seen)) >= 3 and seen == sorted(seen), f"the teacher's bar did not move forward: {seen}"
+        text = page.inner_text("#stage-progress-text")
+        assert "teacher: fine-tuning" in text and "/400 steps" in text and "loss" in text and "ETA" in text, text
+        width = page.evaluate("() => parseFloat(document.querySelector('#stage-progress-bar').style.width)")
+        assert 0 < width <= 100
+        page.screenshot(path=str(tmp_path / "teacher-progress.png"), full_page=True)
+        # the same figures through the API (any replica: they are stored with the job)
+        sp = client.get(f"/api/v1/jobs/{job_id}").json()["stage_progress"]
+        assert sp is None or (sp["stage"] == "teacher" and sp["total"] == 400 and sp["unit"] == "steps")
+    finally:
+        client.post(f"/api/v1/jobs/{job_id}/cancel")
