@@ -8,6 +8,11 @@ naming the problem and exits 2; an IR OpenVINO cannot compile exits 1 with OpenV
 Profiles come from the built-ins, ``HWNAS_TARGETS_DIR`` and ``<data dir>/targets`` (where the
 service stores the ones posted to it; ``--data-dir`` or ``HWNAS_DATA_DIR``).
 
+Settings: a model zip (or IR directory) with the service's ``model_card.json`` is measured the way
+its job measured it: target, precision, sequence length and batches default to the card's record
+(``measurements``, ``precision``, ``data.max_seq_length``); flags override; what the card lacks comes
+from the target profile. The output says where each value came from.
+
 Heavy imports (OpenVINO, rich) happen inside the commands so ``hwnas --help`` stays fast.
 """
 
@@ -19,8 +24,11 @@ import sys
 import tempfile
 import zipfile
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from core.artifacts import MODEL_CARD  # light: a constant module
 
 IR_XML = "openvino_model.xml"
 EXIT_BAD_INPUT = 2
@@ -103,6 +111,151 @@ def _error(message: str) -> None:
     _console(stderr=True).print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
 
 
+# --------------------------------------------------------------------------- settings
+
+FLAGS = {"target": "--target", "precision": "--precision", "seq_len": "--seq-len",
+         "latency_batch": "--latency-batch", "throughput_batch": "--throughput-batch"}  # fmt: skip
+LABELS = {"target": "target", "precision": "precision", "seq_len": "seq_len",
+          "latency_batch": "latency batch", "throughput_batch": "throughput batch"}  # fmt: skip
+PRECISIONS = ("int8", "fp32")
+
+
+@dataclass
+class BenchSettings:
+    """What ``hwnas bench`` measures with, and where each value came from (a flag, the model card,
+    the target profile, the built-in default), so its figures can be compared with the job's."""
+
+    target: Any  # targets.HardwareTarget
+    values: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    card: str = ""  # what was found: "model_card.json (job ..., trial ...)" or why there is none
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """``seq_len 128 (model card), ...``: one line naming every value's source."""
+        return ", ".join(f"{LABELS[k]} {self.values[k]} ({self.sources[k]})" for k in FLAGS)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "card": self.card,
+            "notes": self.notes,
+            **{k: {"value": self.values[k], "source": self.sources[k]} for k in FLAGS},
+        }
+
+
+def read_card(xml: Path) -> tuple[dict[str, Any] | None, str]:
+    """The model card beside the IR (where the service's zip puts it) and a phrase saying what was found."""
+    path = xml.parent / MODEL_CARD
+    if not path.is_file():
+        return None, f"no {MODEL_CARD} beside the IR"
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return None, f"{MODEL_CARD} is unreadable ({exc})"
+    if not isinstance(card, dict):
+        return None, f"{MODEL_CARD} is not a JSON object"
+    who = " ".join(f"{k.split('_')[0]} {card[k]}" for k in ("job_id", "trial_number") if card.get(k) is not None)
+    return card, MODEL_CARD + (f" ({who})" if who else "")
+
+
+def _measurements(card: dict[str, Any]) -> list[dict[str, Any]]:
+    found = card.get("measurements")
+    return [m for m in found if isinstance(m, dict)] if isinstance(found, list) else []
+
+
+def _positive_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def card_settings(card: dict[str, Any], target: str | None) -> dict[str, Any]:
+    """The measurement settings the card records for ``target`` (None: its first measured target).
+
+    A job measures every target at the same sequence length and Offline batch, so those come from
+    any of its measurements (or ``data.max_seq_length``); the SingleStream batch is the target
+    profile's, so it is taken only from a measurement on that very target."""
+    ms = _measurements(card)
+    own = next((m for m in ms if target is None or m.get("target") == target), None)
+    job_wide = own or (ms[0] if ms else {})
+    data = card.get("data") if isinstance(card.get("data"), dict) else {}
+    found: dict[str, Any] = {
+        "target": own.get("target") if own and target is None and isinstance(own.get("target"), str) else None,
+        "precision": (own or {}).get("precision") or card.get("precision"),
+        "seq_len": _positive_int(job_wide.get("seq_len")) or _positive_int(data.get("max_seq_length")),
+        "latency_batch": _positive_int((own or {}).get("latency_batch")),
+        "throughput_batch": _positive_int(job_wide.get("throughput_batch")),
+    }
+    if found["precision"] not in PRECISIONS:
+        found["precision"] = None
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def _card_profile(card: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The target profile the card's measurement on ``name`` ran with (its fingerprint keeps it)."""
+    for m in _measurements(card):
+        profile = (m.get("fingerprint") or {}).get("target_profile")
+        if m.get("target") == name and isinstance(profile, dict):
+            return profile
+    return None
+
+
+def _pick_target(name: str, source: str, card: dict[str, Any] | None, notes: list[str]) -> Any:
+    """The named profile; a card's target unknown here is rebuilt from the profile the card recorded.
+    Raises KeyError (naming the known targets) when neither has it."""
+    from targets import HardwareTarget, TargetProfileError, get_target
+
+    recorded = _card_profile(card, name) if card else None
+    try:
+        target = get_target(name)
+    except KeyError:
+        if source != "model card" or recorded is None:
+            raise
+        try:
+            target = HardwareTarget.from_profile(recorded, source="model card")
+        except TargetProfileError:
+            raise KeyError(f"the model card's target {name!r} is not a profile here and its recorded profile is "
+                           "invalid; pass --target") from None
+        notes.append(f"target {name!r} is not a profile here: using the profile recorded in the model card")
+        return target
+    if recorded is not None:
+        mine = target.to_profile()
+        keys = ("isa", "cores", "threads", "streams")
+        diff = [f"{k} {recorded.get(k)} there, {mine.get(k)} here" for k in keys if k in recorded and recorded[k] != mine.get(k)]
+        if diff:
+            notes.append(f"the local profile {name!r} differs from the one the card was measured with: {', '.join(diff)}")
+    return target
+
+
+def resolve_settings(args: argparse.Namespace, xml: Path) -> BenchSettings:
+    """Flags first, then the model card, then the target profile (and int8 / native as built-ins)."""
+    card, found = read_card(xml)
+    recorded = card_settings(card, args.target) if card else {}
+    notes: list[str] = []
+    if card is None:
+        found = f"none ({found}): the target profile's defaults, as for any IR"
+    elif not recorded:
+        found += ", which records no measurement settings"
+    if args.target is not None:
+        name, source = args.target, FLAGS["target"]
+    elif "target" in recorded:
+        name, source = recorded["target"], "model card"
+    else:
+        name, source = "native", "default"
+    target = _pick_target(name, source, card, notes)
+    profile = f"target profile {target.name}"
+    defaults = {"precision": ("int8", "default"), "seq_len": (target.seq_len, profile),
+                "latency_batch": (target.latency_batch, profile), "throughput_batch": (target.throughput_batch, profile)}  # fmt: skip
+    settings = BenchSettings(target=target, values={"target": target.name}, sources={"target": source}, card=found, notes=notes)
+    for key, (default, default_source) in defaults.items():
+        flag = getattr(args, key)
+        if flag is not None:
+            settings.values[key], settings.sources[key] = flag, FLAGS[key]
+        elif key in recorded:
+            settings.values[key], settings.sources[key] = recorded[key], "model card"
+        else:
+            settings.values[key], settings.sources[key] = default, default_source
+    return settings
+
+
 # --------------------------------------------------------------------------- hwnas bench
 
 
@@ -112,7 +265,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     try:
         _load_profiles(args)
-        target = get_target(args.target)
+        if args.target is not None:
+            get_target(args.target)  # an unknown --target fails before any unzipping
     except KeyError as exc:
         _error(str(exc.args[0]))
         return EXIT_BAD_INPUT
@@ -122,17 +276,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="hwnas-bench-") as tmp:
         try:
             xml = resolve_model(args.model, Path(tmp))
+            settings = resolve_settings(args, xml)
         except ModelInputError as exc:
             _error(str(exc))
             return EXIT_BAD_INPUT
+        except KeyError as exc:  # the card's target is no profile here
+            _error(str(exc.args[0]))
+            return EXIT_BAD_INPUT
+        _announce(settings, to_stderr=args.json)
+        v = settings.values
         try:
             m = measure_ir(
                 xml,
-                target=target,
-                precision=args.precision,
-                seq_len=args.seq_len,
-                latency_batch=args.latency_batch,
-                throughput_batch=args.throughput_batch,
+                target=settings.target,
+                precision=v["precision"],
+                seq_len=v["seq_len"],
+                latency_batch=v["latency_batch"],
+                throughput_batch=v["throughput_batch"],
                 min_iterations=args.iterations,
                 min_seconds=args.seconds,
                 min_repeats=args.min_repeats,
@@ -143,10 +303,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
             _error(str(exc))
             return EXIT_MEASUREMENT_FAILED
     if args.json:
-        print(json.dumps({"model": str(args.model), "measurement": m.to_dict()}), flush=True)
+        print(json.dumps({"model": str(args.model), "measurement": m.to_dict(), "settings": settings.to_dict()}), flush=True)
     else:
         _print_measurement(str(args.model), m)
     return 0
+
+
+def _announce(settings: BenchSettings, *, to_stderr: bool) -> None:
+    """Before measuring: where the settings came from (stderr under --json, whose stdout is one JSON line)."""
+    from rich.markup import escape
+
+    out = _console(stderr=to_stderr)
+    out.print(escape(f"model card: {settings.card}"), soft_wrap=True)
+    out.print(escape(f"settings: {settings.describe()}"), soft_wrap=True)
+    for note in settings.notes:
+        out.print(f"[yellow]note:[/yellow] {escape(note)}", soft_wrap=True)
 
 
 def _print_measurement(model: str, m: Any) -> None:
@@ -199,11 +370,11 @@ def add_bench_parser(sub: Any) -> argparse.ArgumentParser:
         help="measure an OpenVINO IR (directory, .xml or model zip) for a hardware target, like the service does",
     )
     p.add_argument("model", help="IR directory with openvino_model.xml, an .xml file, or a downloaded model .zip")
-    p.add_argument("--target", default="native", help="hardware target profile (see `hwnas targets`)")
-    p.add_argument("--precision", choices=("int8", "fp32"), default="int8", help="fp32 compiles with f32 precision")
-    p.add_argument("--seq-len", type=int, help="default: the target profile's")
-    p.add_argument("--latency-batch", type=int, help="SingleStream batch (default: the profile's)")
-    p.add_argument("--throughput-batch", type=int, help="Offline batch (default: the profile's)")
+    p.add_argument("--target", help="hardware target profile (see `hwnas targets`; default: the model card's, else native)")
+    p.add_argument("--precision", choices=PRECISIONS, help="fp32 compiles with f32 precision (default: the card's, else int8)")
+    p.add_argument("--seq-len", type=int, help="default: the model card's, else the target profile's")
+    p.add_argument("--latency-batch", type=int, help="SingleStream batch (default: the card's, else the profile's)")
+    p.add_argument("--throughput-batch", type=int, help="Offline batch (default: the card's, else the profile's)")
     p.add_argument("--iterations", type=int, default=50, help="minimum calls per scenario and repeat")
     p.add_argument("--seconds", type=float, default=2.0, help="minimum seconds per scenario and repeat")
     p.add_argument("--min-repeats", type=int, default=2)

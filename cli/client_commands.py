@@ -12,8 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group
+import httpx
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Column, Table
 
 from cli.client import TERMINAL, ApiError, HwnasClient
@@ -94,6 +97,79 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clock(seconds: float | None) -> str:
+    """``m:ss`` (or ``h:mm:ss``) of a server-side duration; ``-`` when the server has none yet."""
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _loss(info: dict[str, Any]) -> str:
+    loss = info.get("loss")
+    return f"loss {loss:.2f}" if isinstance(loss, (int, float)) else ""
+
+
+def progress_description(info: dict[str, Any]) -> str:
+    """``teacher: fine-tuning loss 2.31``: what the stage's long item is doing right now."""
+    item = info.get("item") or info.get("stage") or "stage"
+    text = f"{item}: {info.get('phase') or 'working'}"
+    loss = _loss(info)
+    return f"{text} {loss}" if loss else text
+
+
+def stage_progress_bar(info: dict[str, Any] | None) -> Progress | None:
+    """A bar for the item a long stage is on (teacher fine-tune, baselines, supernet), from the
+    server's ``stage_progress`` snapshot. Elapsed and ETA are the server's: a bar rebuilt on every
+    refresh has no clock of its own. None when the server reports no progress (or predates it)."""
+    if not isinstance(info, dict):
+        return None
+    step, total = info.get("step"), info.get("total")
+    count = f"{step if step is not None else '-'}/{total if total is not None else '?'} {info.get('unit') or ''}".rstrip()
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[count]}"),
+        TextColumn("elapsed {task.fields[elapsed]}"),
+        TextColumn("ETA {task.fields[eta]}"),
+        auto_refresh=False,
+    )
+    bar.add_task(
+        escape(progress_description(info)),
+        total=float(total) if total else None,
+        completed=float(step or 0),
+        count=escape(count),
+        elapsed=_clock(info.get("elapsed_s")),
+        eta=_clock(info.get("eta_s")),
+    )
+    return bar
+
+
+def trial_progress_line(t: dict[str, Any]) -> str:
+    """One running trial: ``trial 3: distil 40/120 steps, loss 1.52`` (just ``running`` without progress)."""
+    info = t.get("progress")
+    if not isinstance(info, dict):
+        return f"  trial {t['number']}: running"
+    parts = [str(info.get("phase") or "running")]
+    if info.get("step") is not None:
+        parts.append(f"{info['step']}/{info.get('total') if info.get('total') is not None else '?'} {info.get('unit') or ''}".rstrip())
+    text = " ".join(parts)
+    loss = _loss(info)
+    eta = f", ETA {_clock(info['eta_s'])}" if info.get("eta_s") is not None else ""
+    return escape(f"  trial {t['number']}: {text}" + (f", {loss}" if loss else "") + eta)
+
+
+def progress_renderables(job: dict[str, Any], trials: list[dict[str, Any]]) -> list[RenderableType]:
+    """The bar of the stage's current item and a line per running trial; empty when there is neither."""
+    out: list[RenderableType] = []
+    bar = stage_progress_bar(job.get("stage_progress"))
+    if bar is not None:
+        out.append(bar)
+    out.extend(trial_progress_line(t) for t in trials if t.get("state") == "running")
+    return out
+
+
 def _watch_view(job: dict[str, Any], trials: list[dict[str, Any]]) -> Group:
     p = job["progress"]
     done = p["completed"] + p["failed"]
@@ -109,11 +185,66 @@ def _watch_view(job: dict[str, Any], trials: list[dict[str, Any]]) -> Group:
             t, m = max(scored, key=lambda tm: (tm[0]["f1"], -tm[1]["p90_ms"]))
             table.add_row(target, str(t["number"]), _arch(t["config"]), f"{t['f1']:.1f}", f"{m['p90_ms']:.2f}", f"{m['throughput_sps']:.0f}")
     failures = [f"trial {t['number']}: {t['error']}" for t in trials if t["state"] == "failed"][-3:]
-    return Group(head, table, *failures)
+    return Group(escape(head), *progress_renderables(job, trials), table, *(escape(f) for f in failures))
+
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+
+
+def end_live_line(out: Console) -> None:
+    """End the line a rich Live leaves open when it stops on a file or pipe (on a terminal rich does)."""
+    if not out.is_terminal:
+        out.line()
+
+
+def _server_flag(args: argparse.Namespace) -> str:
+    """`` --server URL`` when the user pointed at a server other than the default one, so the
+    suggested commands reach the same service."""
+    default = os.environ.get("HWNAS_SERVER", "http://127.0.0.1:8000")
+    return "" if args.server.rstrip("/") == default.rstrip("/") else f" --server {args.server}"
+
+
+def _job_once(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The job read once more for the goodbye message; None if the server is gone, slow, or the user
+    presses Ctrl-C again (the message is then printed without it)."""
+    try:
+        with HwnasClient(args.server, token=args.token, timeout=5) as c:
+            return c.job(args.job_id)
+    except (ApiError, httpx.HTTPError, KeyboardInterrupt):
+        return None
+
+
+def watch_interrupted_message(job_id: str, job: dict[str, Any] | None, server_flag: str = "") -> str:
+    """What Ctrl-C on ``hwnas watch`` leaves behind: only the watching stopped, never the job."""
+    if job is None:
+        state = "was left as it is on the server (its state could not be read just now)"
+    else:
+        p = job["progress"]
+        done = f"{p['completed'] + p['failed']}/{p['trials_budget']} trials done"
+        if job["status"] in TERMINAL:
+            state = f"is {job['status']} on the server ({done})"
+        else:
+            state = f"is still {job['status']} on the server (stage {job['stage']}, {done})"
+    return (
+        f"stopped watching: job {job_id} {state}.\n"
+        f"  follow it again: hwnas watch {job_id}{server_flag}\n"
+        f"  stop it:         hwnas cancel {job_id}{server_flag}"
+    )
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    """Live view driven by the server's event stream (no polling loop)."""
+    """Live view driven by the server's event stream (no polling loop). Ctrl-C stops watching only:
+    the job goes on running on the server."""
+    try:
+        return _watch(args)
+    except KeyboardInterrupt:
+        end_live_line(console)
+        console.print(watch_interrupted_message(args.job_id, _job_once(args), _server_flag(args)), highlight=False)
+        return EXIT_INTERRUPTED
+
+
+def _watch(args: argparse.Namespace) -> int:
+    console.print(f"watching job {args.job_id} (Ctrl-C stops watching; the job goes on)", highlight=False)
     with _client(args) as c, Live(console=console, auto_refresh=False) as live:
         changed = threading.Event()
         changed.set()
@@ -135,6 +266,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 if job["status"] in TERMINAL:
                     break
                 time.sleep(0.2)  # coalesce bursts of events
+    end_live_line(console)
     return 0 if job["status"] == "completed" else 1
 
 

@@ -15,13 +15,35 @@ FAST_ARGS = ["--seq-len", "32", "--throughput-batch", "4", "--iterations", "10",
              "--min-repeats", "1", "--max-repeats", "1"]  # fmt: skip
 
 
-def make_zip(ir_xml: Path, dest: Path, *, prefix: str = "") -> Path:
-    """The layout of the service's model download: the IR files (and a card) at the top."""
+FAST_TIMING = ["--iterations", "10", "--seconds", "0.2", "--min-repeats", "1", "--max-repeats", "1"]
+
+
+def make_zip(ir_xml: Path, dest: Path, *, prefix: str = "", card: dict | None = {}) -> Path:  # noqa: B006 (read only)
+    """The layout of the service's model download: the IR files (and a card, unless None) at the top."""
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.write(ir_xml, prefix + "openvino_model.xml")
         zf.write(ir_xml.with_suffix(".bin"), prefix + "openvino_model.bin")
-        zf.writestr(prefix + "model_card.json", "{}")
+        if card is not None:
+            zf.writestr(prefix + "model_card.json", json.dumps(card))
     return dest
+
+
+def job_card(seq_len: int = 48, throughput_batch: int = 3, latency_batch: int = 2) -> dict:
+    """A card as ``workers.pipeline.finalize`` writes it: how the job measured the model, per target."""
+    def measured(target: str) -> dict:
+        return {"target": target, "precision": "int8", "seq_len": seq_len, "latency_batch": latency_batch,
+                "throughput_batch": throughput_batch, "p50_ms": 1.0, "p90_ms": 1.2, "p99_ms": 1.5,
+                "latency_iterations": 100, "throughput_sps": 900.0,
+                "fingerprint": {"target_profile": {"name": target, "isa": None if target == "native" else "AVX512_CORE"}}}  # fmt: skip
+
+    return {"format": "openvino-ir", "precision": "int8", "job_id": "ab" * 16, "trial_number": 3,
+            "measurements": [measured("native"), measured("cascadelake")],
+            "data": {"max_seq_length": seq_len, "doc_stride": 16}}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def card_zip(tiny_ir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_zip(tiny_ir, tmp_path_factory.mktemp("card") / "best-int8-trial3.zip", card=job_card())
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +152,70 @@ def test_targets_lists_profiles_and_this_machine(tmp_path: Path, capsys, monkeyp
         assert "broken.yaml" in err and "cores" in err
     finally:
         TARGETS.reset()
+
+
+def _bench_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[dict, dict, str]:
+    assert main(["bench", *argv, "--json", *FAST_TIMING]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out.strip().splitlines()[-1])
+    return out["measurement"], out["settings"], captured.err
+
+
+def test_bench_zip_measures_as_its_card_says(card_zip: Path, capsys):
+    m, settings, err = _bench_json(capsys, str(card_zip))
+    assert (m["target"], m["precision"], m["seq_len"], m["latency_batch"], m["throughput_batch"]) == ("native", "int8", 48, 2, 3)
+    assert {k: v["source"] for k, v in settings.items() if isinstance(v, dict)} == dict.fromkeys(
+        ("target", "precision", "seq_len", "latency_batch", "throughput_batch"), "model card"
+    )
+    assert f"model card: model_card.json (job {'ab' * 16} trial 3)" in err
+    assert "settings: target native (model card), precision int8 (model card), seq_len 48 (model card)" in err
+
+
+def test_flags_override_the_card(card_zip: Path, capsys):
+    m, settings, err = _bench_json(capsys, str(card_zip), "--seq-len", "32", "--target", "cascadelake")
+    assert (m["target"], m["seq_len"], m["latency_batch"], m["throughput_batch"]) == ("cascadelake", 32, 2, 3)
+    assert settings["seq_len"] == {"value": 32, "source": "--seq-len"}
+    assert settings["target"]["source"] == "--target" and settings["throughput_batch"]["source"] == "model card"
+    assert "seq_len 32 (--seq-len)" in err
+
+
+def test_card_settings_per_target_and_without_a_card(tiny_ir: Path, tmp_path: Path):
+    """The SingleStream batch is per target (the profile's, in the job); a zip without a card, an
+    empty card or a bare IR keep the profile's defaults and say so."""
+    import argparse
+
+    from cli.bench import card_settings, resolve_settings
+
+    card = job_card()
+    card["measurements"] = card["measurements"][:1]  # measured on native only
+    assert card_settings(card, "icelake") == {"precision": "int8", "seq_len": 48, "throughput_batch": 3}
+    assert card_settings({"data": {"max_seq_length": 64}, "precision": "fp32"}, None) == {"precision": "fp32", "seq_len": 64}
+
+    def args(**kw) -> argparse.Namespace:
+        return argparse.Namespace(**({k: None for k in ("target", "precision", "seq_len", "latency_batch", "throughput_batch")} | kw))
+
+    bare = resolve_settings(args(), tiny_ir)
+    assert bare.values == {"target": "native", "precision": "int8", "seq_len": 384, "latency_batch": 1, "throughput_batch": 16}
+    assert bare.sources["seq_len"] == "target profile native" and bare.sources["precision"] == "default"
+    assert bare.card.startswith("none (no model_card.json beside the IR)") and "profile's defaults" in bare.card
+    for name, zipped in (("nocard", None), ("emptycard", {})):
+        xml = resolve_model(make_zip(tiny_ir, tmp_path / f"{name}.zip", card=zipped), tmp_path / name)
+        s = resolve_settings(args(target="cascadelake"), xml)
+        assert s.values["seq_len"] == 384 and s.sources["seq_len"] == "target profile cascadelake"
+    assert "records no measurement settings" in s.card
+    # a card measured on a profile this machine lacks: measured with the profile the card recorded
+    card = job_card()
+    card["measurements"][0] |= {"target": "edge-x", "fingerprint": {"target_profile": {"name": "edge-x", "isa": "AVX2", "cores": 2}}}
+    xml = resolve_model(make_zip(tiny_ir, tmp_path / "edge.zip", card=card), tmp_path / "edge")
+    s = resolve_settings(args(), xml)
+    assert (s.target.name, s.target.isa, s.target.cores, s.sources["target"]) == ("edge-x", "AVX2", 2, "model card")
+    assert any("not a profile here" in n for n in s.notes)
+    s = resolve_settings(args(target="cascadelake"), xml)  # the card's cascadelake ran with another ISA cap
+    assert any("differs from the one the card was measured with: isa AVX512_CORE there" in n for n in s.notes)
+
+
+def test_bench_table_says_where_settings_came_from(card_zip: Path, capsys):
+    assert main(["bench", str(card_zip), "--throughput-batch", "2", *FAST_TIMING]) == 0
+    out = capsys.readouterr().out
+    assert "model card: model_card.json" in out and "throughput batch 2 (--throughput-batch)" in out
+    assert "seq_len 48 (model card)" in out and "Offline b=2" in out
