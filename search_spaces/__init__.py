@@ -15,6 +15,11 @@ from search_spaces.base import JobSpace, ModelFamily, SearchSpace
 
 FAMILIES: dict[str, str] = {
     "bert": "search_spaces.bert.family",
+    "roberta": "search_spaces.encoder.roberta",
+    "xlm-roberta": "search_spaces.encoder.xlm_roberta",
+    "distilbert": "search_spaces.encoder.distilbert",
+    "electra": "search_spaces.encoder.electra",
+    "deberta-v2": "search_spaces.encoder.deberta_v2",
 }
 
 

@@ -1,8 +1,10 @@
 """The pluggable pieces of a model family: its search space, and what workers do with its models.
 
-A family (BERT today; RoBERTa, XLM-R, DistilBERT, ELECTRA, DeBERTa-v2 next) is one module that
-defines a ``ModelFamily`` and one line in ``search_spaces.FAMILIES``. Everything the coordinator
-and the workers do to a model of that family goes through this interface, and
+A family is one module that defines a ``ModelFamily`` and one line in ``search_spaces.FAMILIES``:
+BERT has its own implementation (``search_spaces.bert``: the hidden size is elastic too); RoBERTa,
+XLM-R, DistilBERT, ELECTRA and DeBERTa-v2 share one (``search_spaces.encoder``), driven by each
+one's anatomy. Everything the coordinator and the workers do to a model of that family goes
+through this interface, and
 ``tests/search_spaces/test_family_conformance.py`` runs the same checks on every registered family.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -72,6 +75,8 @@ class ModelFamily(ABC):
 
     name: str
     model_types: tuple[str, ...]
+    # BERT's config field name -> this family's (DistilBERT: n_layers, n_heads, hidden_dim, dim)
+    config_keys: dict[str, str] = {k: k for k in ("num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_size")}
 
     @abstractmethod
     def space(self, spec: Any, base_config: Any) -> JobSpace:
@@ -108,3 +113,23 @@ class ModelFamily(ABC):
     @abstractmethod
     def count_parameters(self, model: Any) -> int:
         """Parameters of a model of this family (embeddings included), as the model card reports them."""
+
+    # -- saving and exporting (concrete: a family overrides them where its models need it) -----------
+
+    def modeling_files(self, config: Any) -> list[Path]:
+        """Files to copy beside a saved ``config`` (a transformers config or its dict) that names them in its
+        ``auto_map`` (a model class of hwnas's own, for subnets the family's config cannot describe); none by default."""
+        return []
+
+    def save_standalone(self, model: Any, out_dir: Any, tokenizer: Any = None) -> Path:
+        """Save a standalone subnet (``extract_*``'s result) so that ``AutoModelForQuestionAnswering.from_pretrained``
+        loads it: ``save_pretrained``, the tokenizer, and ``modeling_files`` beside the config."""
+        import shutil
+
+        out = Path(out_dir)
+        model.save_pretrained(out)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(out)
+        for f in self.modeling_files(model.config):
+            shutil.copyfile(f, out / Path(f).name)
+        return out

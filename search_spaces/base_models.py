@@ -36,6 +36,8 @@ def resolve_base_model(name: str) -> Path:
 
 
 def read_config(model_dir: Path) -> SimpleNamespace:
+    """config.json of a base model of a registered family, checked for its dimensions (under the family's
+    own names; BERT's names are added as aliases where the family names them otherwise, e.g. DistilBERT)."""
     try:
         raw = json.loads((model_dir / "config.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -43,12 +45,13 @@ def read_config(model_dir: Path) -> SimpleNamespace:
     from search_spaces import UnsupportedModelType, family_of
 
     try:
-        family_of(raw.get("model_type"))
+        family = family_of(raw.get("model_type"))
     except UnsupportedModelType as exc:
         raise ValueError(f"{model_dir}: {exc}") from exc
-    for key in ("num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_size"):
+    for bert_key, key in family.config_keys.items():
         if not isinstance(raw.get(key), int):
             raise ValueError(f"{model_dir / 'config.json'}: missing integer {key!r}")
+        raw.setdefault(bert_key, raw[key])  # BERT's names as aliases, as transformers' ``attribute_map`` gives them
     return SimpleNamespace(**raw)
 
 

@@ -6,6 +6,7 @@ imported inside the methods, so that the coordinator can build a ``BertSpace`` w
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from core.types import SubnetConfig
@@ -88,6 +89,17 @@ class BertFamily(ModelFamily):
         from search_spaces.bert.extract import count_parameters
 
         return count_parameters(model)
+
+    def modeling_files(self, config: Any) -> list[Path]:
+        """``modeling_hwnas_bert.py`` for an ``hwnas_bert`` config (per-layer widths, any hidden size)."""
+        model_type = config.get("model_type") if isinstance(config, dict) else getattr(config, "model_type", None)
+        return [Path(__file__).with_name("modeling_hwnas_bert.py")] if model_type == "hwnas_bert" else []
+
+    def save_standalone(self, model: Any, out_dir: Any, tokenizer: Any = None) -> Path:
+        from search_spaces.bert.extract import save_standalone
+
+        save_standalone(model, out_dir, tokenizer)
+        return Path(out_dir)
 
 
 FAMILY = BertFamily()

@@ -72,10 +72,10 @@ def test_base_model_errors_name_base_model(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as err:
         with_search_space_defaults(_spec(base_model=str(tmp_path / "nowhere")), settings)
     assert err.value.field == "base_model" and "neither a registered model" in err.value.message
-    (tmp_path / "roberta").mkdir()
-    (tmp_path / "roberta" / "config.json").write_text('{"model_type": "roberta"}')
-    with pytest.raises(SpecError, match="base_model: .*'roberta' is not supported"):
-        with_search_space_defaults(_spec(base_model=str(tmp_path / "roberta")), settings)
+    (tmp_path / "gpt2").mkdir()
+    (tmp_path / "gpt2" / "config.json").write_text('{"model_type": "gpt2"}')
+    with pytest.raises(SpecError, match="base_model: .*'gpt2' is not supported"):
+        with_search_space_defaults(_spec(base_model=str(tmp_path / "gpt2")), settings)
     complete = _spec(base_model=str(tmp_path / "nowhere"), search_space={"layers": [2], "heads": [12], "ffn": [1536]})
     assert with_search_space_defaults(complete, settings) is complete  # a complete space opens no base model
 

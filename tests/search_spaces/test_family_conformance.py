@@ -1,8 +1,10 @@
 """Conformance suite of the model-family registry (``search_spaces.FAMILIES``): every family passes it.
 
 Each family is checked on a tiny random ``*ForQuestionAnswering`` built here from a small config of
-its first ``model_type`` (``AutoConfig.for_model``; ``CONFIG_OVERRIDES`` for a family whose config
-names the dimensions otherwise), so a new family is tested by adding its registry line. No downloads.
+its first ``model_type`` (``AutoConfig.for_model``; SMALL's dimensions under the family's own config
+names, ``family.config_keys``, and ``CONFIG_OVERRIDES`` for what else a family needs), fed the inputs its
+tokenizer gives (no ``token_type_ids`` for RoBERTa, XLM-R and DistilBERT), so a new family is tested by
+adding its registry line (and, if need be, its overrides). No downloads.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 import torch
 import transformers
 
+from core.model_inputs import model_input_names
 from core.types import SubnetConfig
 from search_spaces import FAMILIES, JobSpace, ModelFamily, SearchSpace, UnsupportedModelType, family_for, family_of, full_subnet
 from search_spaces.base_models import read_config
@@ -29,7 +32,18 @@ SMALL = {
     "vocab_size": 128, "hidden_size": 32, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 64,
     "max_position_embeddings": 64, "type_vocab_size": 2,
 }  # fmt: skip
-CONFIG_OVERRIDES: dict[str, dict[str, Any]] = {}  # family name -> config keys for a family that names them otherwise
+CONFIG_OVERRIDES: dict[str, dict[str, Any]] = {  # family name -> what else its config needs
+    # positions start after the padding index (pad + 1): 64 positions need 66, as roberta-base's 514
+    "roberta": {"max_position_embeddings": 66, "type_vocab_size": 1, "pad_token_id": 1},
+    "xlm-roberta": {"max_position_embeddings": 66, "type_vocab_size": 1, "pad_token_id": 1},
+    "distilbert": {"type_vocab_size": None},  # no token types at all
+    "electra": {"embedding_size": 16},  # a narrower embedding, projected to the hidden size
+    # DeBERTa-v3's attention: relative positions in buckets, c2p and p2c, shared key projections
+    "deberta-v2": {"relative_attention": True, "position_buckets": 16, "pos_att_type": ["p2c", "c2p"], "share_att_key": True,
+                   "norm_rel_ebd": "layer_norm", "position_biased_input": False, "max_relative_positions": -1, "type_vocab_size": 0},
+}  # fmt: skip
+NO_TOKEN_TYPES = {"roberta", "xlm-roberta", "distilbert"}  # families whose tokenizers give no token_type_ids
+HIDDEN_SEARCHED = {"bert"}  # families whose space has a hidden-size dimension
 # A job's search space (``nas.spec.SearchSpaceSpec`` fields) that every family hosts on SMALL
 SPEC = {"layers": [2, 3, 4], "heads": [1, 2, 4], "ffn": {"min": 16, "max": 64, "step": 16}, "per_layer": True}
 SUBNETS = [
@@ -40,14 +54,26 @@ SUBNETS = [
 NAMES = sorted(FAMILIES)
 
 
-def _inputs(vocab: int) -> dict[str, torch.Tensor]:
+def _inputs(vocab: int, family: str = "bert") -> dict[str, torch.Tensor]:
+    """A batch as the family's tokenizer gives it (token types only where it gives them)."""
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(5, vocab, (3, 20), generator=g)
     mask = torch.ones_like(ids)
     mask[1, 12:] = 0  # one padded row: the mask must be honoured
+    if family in NO_TOKEN_TYPES:
+        return {"input_ids": ids, "attention_mask": mask}
     types = torch.zeros_like(ids)
     types[:, 8:] = 1
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+
+def _key(family: ModelFamily, bert_key: str) -> str:
+    """The family's config field name of one of BERT's dimension fields."""
+    return family.config_keys.get(bert_key, bert_key)
+
+
+def _dim(family: ModelFamily, config: Any, bert_key: str) -> int:
+    return int(getattr(config, _key(family, bert_key)))
 
 
 def _logits(model: Any, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,13 +90,14 @@ def family(request: pytest.FixtureRequest) -> ModelFamily:
 @pytest.fixture(scope="module")
 def model(family: ModelFamily) -> Any:
     torch.manual_seed(0)
-    cfg = transformers.AutoConfig.for_model(family.model_types[0], **{**SMALL, **CONFIG_OVERRIDES.get(family.name, {})})
+    fields = {_key(family, k): v for k, v in SMALL.items()} | CONFIG_OVERRIDES.get(family.name, {})
+    cfg = transformers.AutoConfig.for_model(family.model_types[0], **{k: v for k, v in fields.items() if v is not None})
     return transformers.AutoModelForQuestionAnswering.from_config(cfg).eval()
 
 
 @pytest.fixture(scope="module")
-def inputs(model: Any) -> dict[str, torch.Tensor]:
-    return _inputs(model.config.vocab_size)
+def inputs(family: ModelFamily, model: Any) -> dict[str, torch.Tensor]:
+    return _inputs(model.config.vocab_size, family.name)
 
 
 def test_registry_resolves_every_model_type_and_is_lazy(family: ModelFamily) -> None:
@@ -108,7 +135,7 @@ def test_space_samples_through_optuna_subnets_it_contains(family: ModelFamily, m
         study.tell(trial, [0.0, 1.0])
     assert len(seen) > 5
     assert not space.contains(SubnetConfig((0,), (4,), (64,)))  # one layer: not a choice of SPEC
-    tiny = SimpleNamespace(**{**model.config.to_dict(), "num_hidden_layers": 2})
+    tiny = SimpleNamespace(**{**model.config.to_dict(), _key(family, "num_hidden_layers"): 2})
     with pytest.raises(ValueError, match="layers"):
         family.space(SPEC, tiny)  # the base cannot host 4 layers
 
@@ -142,8 +169,8 @@ def test_default_choices_host_the_full_model(family: ModelFamily, model: Any) ->
     assert defaults == family.default_choices(cfg.to_dict())  # a dict config reads the same
     space = family.space(defaults, cfg)  # raises if the base could not host them
     assert space.contains(family.full_subnet(cfg)) and space.largest() == family.full_subnet(cfg)
-    assert (max(defaults["layers"]), max(defaults["heads"]), max(defaults["ffn"])) == (
-        cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size,
+    assert (max(defaults["layers"]), max(defaults["heads"]), max(defaults["ffn"])) == tuple(
+        _dim(family, cfg, k) for k in ("num_hidden_layers", "num_attention_heads", "intermediate_size")
     )
     assert family.space({}, cfg).to_dict() == space.to_dict()  # a spec left unfilled builds the same space
 
@@ -151,8 +178,8 @@ def test_default_choices_host_the_full_model(family: ModelFamily, model: Any) ->
 def test_full_subnet_matches_the_config(family: ModelFamily, model: Any, tmp_path: Path) -> None:
     cfg = model.config
     full = family.full_subnet(cfg)
-    n = cfg.num_hidden_layers
-    assert full == SubnetConfig(tuple(range(n)), (cfg.num_attention_heads,) * n, (cfg.intermediate_size,) * n)
+    n, heads, ffn = (_dim(family, cfg, k) for k in ("num_hidden_layers", "num_attention_heads", "intermediate_size"))
+    assert full == SubnetConfig(tuple(range(n)), (heads,) * n, (ffn,) * n)
     assert full_subnet(cfg) == full and full_subnet(cfg.to_dict()) == full
     model.save_pretrained(tmp_path)
     assert full_subnet(read_config(tmp_path)) == full  # what the coordinator reads off a base model directory
@@ -187,17 +214,72 @@ def test_sliced_full_subnet_is_the_model(family: ModelFamily, model: Any, inputs
 def test_extract_standalone_computes_what_the_sliced_view_computes(
     family: ModelFamily, model: Any, inputs: dict[str, torch.Tensor], sub: SubnetConfig
 ) -> None:
+    total, full_logits = family.count_parameters(model), _logits(model, inputs)
+    sliced_logits = _logits(family.sliced(model, sub), inputs)
+    for extract in (family.extract_standalone, family.extract_subnet):
+        standalone = extract(model, sub)
+        assert family.count_parameters(standalone) < total
+        for a, b in zip(_logits(standalone, inputs), sliced_logits):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    # the view leaves the supernet as it was after its forward: every layer and weight, no hooks left
+    assert family.count_parameters(model) == total
+    assert not any(m._forward_pre_hooks or m._forward_hooks for m in model.modules())
+    for a, b in zip(_logits(model, inputs), full_logits):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("sub", SUBNETS, ids=lambda s: s.encoding())
+def test_saved_subnet_loads_with_auto_classes_and_computes_the_same(
+    family: ModelFamily, model: Any, inputs: dict[str, torch.Tensor], sub: SubnetConfig, tmp_path: Path
+) -> None:
+    """extract -> ``save_standalone`` -> ``AutoModelForQuestionAnswering.from_pretrained``: the same logits.
+    A uniform subnet that keeps every head stays the family's own class and config (no remote code)."""
     standalone = family.extract_standalone(model, sub)
-    assert family.count_parameters(standalone) < family.count_parameters(model)
-    for a, b in zip(_logits(standalone, inputs), _logits(family.sliced(model, sub), inputs)):
+    expected = _logits(standalone, inputs)
+    family.save_standalone(standalone, tmp_path / "sub")
+    own = sub.uniform and sub.heads[0] == _dim(family, model.config, "num_attention_heads")
+    if own:
+        loaded = transformers.AutoModelForQuestionAnswering.from_pretrained(tmp_path / "sub").eval()
+        assert type(loaded).__name__ == type(model).__name__  # e.g. RobertaForQuestionAnswering
+        assert type(loaded.config) is type(model.config) and family.modeling_files(loaded.config) == []
+    else:
+        loaded = transformers.AutoModelForQuestionAnswering.from_pretrained(tmp_path / "sub", trust_remote_code=True).eval()
+        files = family.modeling_files(loaded.config)
+        assert files and all((tmp_path / "sub" / f.name).is_file() for f in files)
+        assert family.modeling_files(loaded.config.to_dict()) == files  # a config dict says the same
+    assert family.count_parameters(loaded) == family.count_parameters(standalone)
+    for a, b in zip(_logits(loaded, inputs), expected):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert model_input_names(loaded) == model_input_names(model)  # what an exporter traces it with
+
+
+def test_space_refuses_hidden_unless_the_family_searches_it(family: ModelFamily, model: Any) -> None:
+    from nas.spec import SearchSpaceSpec
+
+    hidden = _dim(family, model.config, "hidden_size")
+    spec = SearchSpaceSpec.model_validate({**SPEC, "hidden": [hidden // 2, hidden]})
+    if family.name in HIDDEN_SEARCHED:
+        assert family.space(spec, model.config).to_dict()["hidden"] == [hidden // 2, hidden]
+        return
+    with pytest.raises(ValueError, match=f"hidden.*bert only.*{family.name}"):
+        family.space(spec, model.config)
+    with pytest.raises(ValueError, match="hidden"):
+        family.extract_subnet(model, SubnetConfig((0, 1), (4, 4), (32, 32), hidden=hidden // 2))
+
+
+def test_unsupported_model_type_lists_every_family() -> None:
+    with pytest.raises(UnsupportedModelType) as err:
+        family_of("gpt2")
+    assert "'gpt2'" in str(err.value)
+    for name in ("bert", "roberta", "xlm-roberta", "distilbert", "electra", "deberta-v2"):
+        assert name in FAMILIES and name in str(err.value)
 
 
 def test_reorder_by_importance_keeps_the_full_models_outputs(family: ModelFamily, model: Any, inputs: dict[str, torch.Tensor]) -> None:
     reordered = copy.deepcopy(model)
     g = torch.Generator().manual_seed(2)
     batches = [
-        {**_inputs(model.config.vocab_size), "start_positions": torch.randint(0, 20, (3,), generator=g),
+        {**_inputs(model.config.vocab_size, family.name), "start_positions": torch.randint(0, 20, (3,), generator=g),
          "end_positions": torch.randint(0, 20, (3,), generator=g)}
         for _ in range(2)
     ]  # fmt: skip
@@ -208,3 +290,6 @@ def test_reorder_by_importance_keeps_the_full_models_outputs(family: ModelFamily
     reordered.eval()
     for a, b in zip(_logits(reordered, inputs), _logits(model, inputs)):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)  # a permutation of heads and neurons: same function
+    sub = SUBNETS[2]  # the reordered model is a supernet: its slices still agree with its extraction
+    for a, b in zip(_logits(family.sliced(reordered, sub), inputs), _logits(family.extract_standalone(reordered, sub), inputs)):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
