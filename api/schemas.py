@@ -55,6 +55,11 @@ class TrialOut(_FromORM):
     f1_before_refine: float | None = Field(None, description="a refined trial: F1 of the same subnet before refinement")
     exact_match_before_refine: float | None = None
     progress: StageProgress | None = Field(None, description="while running: its phase, step / total, loss and ETA")
+    metrics: dict[str, Any] | None = Field(
+        None,
+        description="the task's figures besides f1/exact_match, with \"task\" and \"metric\": for squad-v2.0 exact, f1, "
+        "HasAns_*/NoAns_* and the null-score threshold (chosen on held-out train questions); null for squad-v1.1",
+    )
     started_at: datetime
     finished_at: datetime | None
     measurements: list[MeasurementOut]
@@ -67,6 +72,7 @@ class BaselineOut(_FromORM):
     exact_match: float | None
     parameters: int | None
     stage_seconds: dict[str, Any] | None
+    metrics: dict[str, Any] | None = Field(None, description="as a trial's: the task's figures besides f1/exact_match")
     measurements: list[MeasurementOut]
 
 
@@ -97,6 +103,10 @@ class JobOut(_FromORM):
     spec: dict[str, Any]
     teacher_metrics: dict[str, Any] | None
     progress: Progress
+    deployment: dict[str, Any] | None = Field(
+        None, description="the precision the subnets are built and measured in, chosen_by (spec, measured), the "
+        "reason and the teacher's FP32 and INT8 figures per target (nas.deployment)",
+    )
     stage_progress: StageProgress | None = Field(
         None, description="while running: the current stage's long item (teacher fine-tune, baseline, supernet)"
     )

@@ -32,8 +32,9 @@ def _arch(config: dict[str, Any]) -> str:
     return f"{len(config['layers'])}L/{config['heads'][0]}H/{config['ffn'][0]}"
 
 
-def _int8(t: dict[str, Any], target: str | None = None) -> dict[str, Any] | None:
-    return next((m for m in t["measurements"] if m["precision"] == "int8" and (target is None or m["target"] == target)), None)
+def _measurement_on(t: dict[str, Any], target: str | None = None) -> dict[str, Any] | None:
+    """A trial's measurement on ``target`` (in its job's precision: INT8 unless the job chose otherwise)."""
+    return next((m for m in t["measurements"] if target is None or m["target"] == target), None)
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
@@ -58,11 +59,11 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 def pareto_table(front: dict[str, Any]) -> Table:
     table = Table("model", "F1", "EM", "p90 ms", "samples/s", "params", title=f"Pareto front, target {front['target']}")
     for b in front["baselines"]:
-        m = _int8(b, front["target"]) or next(iter(b["measurements"]), None)
+        m = _measurement_on(b, front["target"]) or next(iter(b["measurements"]), None)
         if m:
             table.add_row(f"teacher {b['precision'].upper()}", f"{b['f1']:.1f}", f"{b['exact_match']:.1f}", f"{m['p90_ms']:.2f}", f"{m['throughput_sps']:.0f}", f"{b['parameters']:,}")
     for t in front["trials"]:
-        m = _int8(t, front["target"])
+        m = _measurement_on(t, front["target"])
         table.add_row(f"trial {t['number']} ({_arch(t['config'])})", f"{t['f1']:.1f}", f"{t['exact_match']:.1f}", f"{m['p90_ms']:.2f}", f"{m['throughput_sps']:.0f}", f"{t['parameters']:,}")  # type: ignore[index]
     return table
 
@@ -91,7 +92,12 @@ def cmd_download(args: argparse.Namespace) -> int:
                 return 1
             number = chosen["number"]
         out = Path(args.output)
-        dest = out / f"hwnas-{args.job_id[:8]}-trial{number}-int8.zip" if out.is_dir() or not out.suffix else out
+        if out.is_dir() or not out.suffix:  # named like the server names it: job, trial, precision
+            measured = c.trial(args.job_id, number)["measurements"]
+            precision = measured[0]["precision"] if measured else "int8"
+            dest = out / f"hwnas-{args.job_id[:8]}-trial{number}-{precision}.zip"
+        else:
+            dest = out
         path, digest = c.download(args.job_id, number, dest)
     console.print(f"trial {number} -> {path} (sha256 {digest})")
     return 0
@@ -177,9 +183,9 @@ def _watch_view(job: dict[str, Any], trials: list[dict[str, Any]]) -> Group:
     if p["elapsed_s"] and done and job["stage"] == "search" and done < p["trials_budget"]:
         eta = f", ETA {p['elapsed_s'] / done * (p['trials_budget'] - done):.0f} s"
     head = f"job {job['id']} [{job['status']}] stage {job['stage']}: {done}/{p['trials_budget']} trials, {p['failed']} failed{eta}"
-    table = Table("target", "best trial", "arch", "F1", "p90 ms", "samples/s", title="current best per target (highest INT8 F1)")
+    table = Table("target", "best trial", "arch", "F1", "p90 ms", "samples/s", title="current best per target (highest F1)")
     for target in job["spec"]["targets"]:
-        scored = [(t, _int8(t, target)) for t in trials if t["state"] == "completed"]
+        scored = [(t, _measurement_on(t, target)) for t in trials if t["state"] == "completed"]
         scored = [(t, m) for t, m in scored if m]
         if scored:
             t, m = max(scored, key=lambda tm: (tm[0]["f1"], -tm[1]["p90_ms"]))
@@ -308,7 +314,7 @@ def add_client_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
     p.add_argument("--max-latency-ms", type=float)
     p.set_defaults(func=cmd_pareto)
 
-    p = common(sub.add_parser("download", help="download a trial's INT8 model zip"))
+    p = common(sub.add_parser("download", help="download a trial's model zip (its job's precision)"))
     p.add_argument("job_id")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--trial", type=int)

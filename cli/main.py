@@ -159,9 +159,17 @@ def cmd_teacher(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """``run_demo``; a Ctrl-C before it submits anything (say, while generating the data) is one line,
+    not a traceback (later ones are reported by ``run_demo`` itself)."""
+    from cli.client_commands import EXIT_INTERRUPTED
     from cli.demo import run_demo
 
-    return run_demo(_settings(args), train_file=args.train_file, eval_file=args.eval_file, trials=args.trials)
+    try:
+        return run_demo(_settings(args), train_file=args.train_file, eval_file=args.eval_file, trials=args.trials,
+                        budget_s=args.budget_s, full=args.full)  # fmt: skip
+    except KeyboardInterrupt:
+        console.print("interrupted: nothing was submitted")
+        return EXIT_INTERRUPTED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,7 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="start the service, run a small search on MiniLM, download the best INT8 model")
     demo.add_argument("--train-file", help="SQuAD v1.1 JSON (default: a generated synthetic set)")
     demo.add_argument("--eval-file", help="SQuAD v1.1 JSON (default: a generated synthetic set)")
-    demo.add_argument("--trials", type=int, default=6)
+    demo.add_argument("--trials", type=int, help="trials to run (default: sized to the host, 4 to 6; --full: 6)")
+    demo.add_argument(
+        "--budget-s", type=float, default=420.0,
+        help="seconds the demo's job may take here: a quick probe of this host sizes the teacher, trials and "
+        "measurements to fit (default 420)",
+    )  # fmt: skip
+    demo.add_argument("--full", action="store_true", help="the full-size demo (3-epoch teacher, 6 trials x 120 steps), no probe")
     demo.add_argument("--data-dir", type=Path)
     demo.add_argument("--port", type=int)
     demo.set_defaults(func=cmd_demo)

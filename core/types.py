@@ -115,6 +115,7 @@ class TrialRequest:
     finetune_lr: float = 3e-4  # peak learning rate of that distillation (linear warm-up and decay)
     measure_iterations: int = 50
     measure_seconds: float = 2.0
+    measure_max_repeats: int = 5  # measure_ir's max_repeats (min_repeats is min(2, this))
     throughput_batch: int = 16
     seed: int = 0
     quant_max_f1_drop: float | None = None  # set: NNCF accuracy control on a held-out slice of the train file
@@ -124,6 +125,7 @@ class TrialRequest:
     # A trained supernet directory (search_spaces.bert.supernet_training.train_supernet): the subnet is
     # sliced from it instead of from ``teacher_dir``; distillation (``finetune_steps``) still uses the teacher.
     supernet_dir: str | None = None
+    task: str = "squad-v1.1"  # the QA task (core.qa.tasks) the data is read and scored as
 
 
 @dataclass(frozen=True)
@@ -145,12 +147,17 @@ class TrialResult:
     # Set by refinement (workers.refine.refine_candidate): the F1/EM of the same subnet before it.
     f1_before_refine: float | None = None
     exact_match_before_refine: float | None = None
+    # The task's figures besides F1/EM, with "task" and "metric" (SQuAD v2.0: HasAns_*/NoAns_*, the null
+    # threshold and where it was chosen); empty for SQuAD v1.1, whose F1/EM say it all.
+    metrics: dict[str, Any] = field(default_factory=dict)
 
-    def measurement_for(self, target: str, precision: str = "int8") -> Measurement:
+    def measurement_for(self, target: str, precision: str | None = None) -> Measurement:
+        """The measurement on ``target`` (a trial is measured in one precision, its job's; ``precision``
+        narrows it when given)."""
         for m in self.measurements:
-            if m.target == target and m.precision == precision:
+            if m.target == target and (precision is None or m.precision == precision):
                 return m
-        raise KeyError(f"no {precision} measurement for target {target!r}")
+        raise KeyError(f"no {precision or ''} measurement for target {target!r}".replace("no  ", "no "))
 
     def to_json(self) -> str:
         d = asdict(self)

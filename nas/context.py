@@ -50,6 +50,16 @@ class JobContext:
         """The result of a Ray task, or ``JobCancelled`` (and the task cancelled) when the job is."""
         return self.runner.wait(ref)
 
+    @property
+    def precision(self) -> str:
+        """What the job's subnets are built and measured in: the stored deployment choice (the baselines
+        stage makes it), else the spec's own precision (``auto`` not yet decided reads as int8)."""
+        with self.sessions() as s:
+            job = repo.get_job(s, self.job_id)
+            if job is not None and job.deployment:
+                return str(job.deployment["precision"])
+        return "int8" if self.spec.precision == "auto" else self.spec.precision
+
     def progress_link(self, item: str) -> ProgressLink | None:
         """Where a stage's long task (teacher, supernet) reports its progress: the job's ``stage_progress``."""
         with self.sessions() as s:
@@ -101,6 +111,7 @@ def trial_request(
         finetune_steps=spec.trial_finetune_steps,
         measure_iterations=measure.iterations,
         measure_seconds=measure.seconds,
+        measure_max_repeats=measure.max_repeats,
         throughput_batch=measure.throughput_batch,
         seed=spec.seed,
         quant_max_f1_drop=quant.max_f1_drop,
@@ -108,4 +119,5 @@ def trial_request(
         quant_preset=quant.preset,
         quant_subset_size=quant.subset_size,
         supernet_dir=supernet_dir,
+        task=task.version or "squad-v1.1",
     )

@@ -52,8 +52,14 @@ def weights_digest(directory: str | None) -> str | None:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
-def trial_cache_key(req: TrialRequest, target_profiles: dict[str, dict[str, Any]]) -> str:
+def trial_cache_key(req: TrialRequest, target_profiles: dict[str, dict[str, Any]], *, precision: str = "int8") -> str:
     fields = {k: v for k, v in asdict(req).items() if k not in _PER_TRIAL}
+    if precision != "int8":  # INT8 was the only precision when earlier results were stored: their keys stay
+        fields["precision"] = precision
+    if fields.get("measure_max_repeats") == 5:  # the default, what results stored before the field had: keep their keys
+        del fields["measure_max_repeats"]
+    if fields.get("task") == "squad-v1.1":  # likewise the default task
+        del fields["task"]
     fields["subnet"] = req.subnet.encoding()
     fields["teacher_dir"] = weights_digest(req.teacher_dir)
     fields["supernet_dir"] = weights_digest(req.supernet_dir) if req.supernet_dir else None

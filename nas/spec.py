@@ -19,8 +19,18 @@ class _Strict(BaseModel):
 
 
 class TaskSpec(_Strict):
-    train_file: str = Field(min_length=1, description="SQuAD v1.1 JSON used for fine-tuning and INT8 calibration")
-    eval_file: str = Field(min_length=1, description="SQuAD v1.1 JSON on which F1/EM are reported")
+    train_file: str = Field(min_length=1, description="SQuAD v1.1 or v2.0 JSON used for fine-tuning and INT8 calibration")
+    eval_file: str = Field(min_length=1, description="SQuAD v1.1 or v2.0 JSON on which F1/EM are reported")
+    version: Literal["squad-v1.1", "squad-v2.0"] | None = Field(
+        default=None,
+        description=(
+            "the QA task the files are read and scored as; left out: read from the data (a file with "
+            '"version": "v2.0" or any "is_impossible": true question is squad-v2.0) and stored in the job. '
+            "squad-v2.0 scores with the official v2.0 script (unanswerable questions; HasAns/NoAns F1), the "
+            "null-score threshold chosen on held-out train questions, never on the eval file; a v1.1 file "
+            "is a valid squad-v2.0 file (every question answerable), a v2.0 file is never a squad-v1.1 one"
+        ),
+    )
     max_seq_length: int = Field(default=256, ge=32, le=512)
     doc_stride: int = Field(default=128, ge=8, le=256)
     max_eval_examples: int | None = Field(default=None, ge=1, le=1_000_000)
@@ -144,9 +154,16 @@ class TeacherSpec(_Strict):
 
 
 class MeasureSpec(_Strict):
+    """How each IR is timed (``workers.benchmark.measure_ir``): per repeat, each scenario runs at least
+    ``iterations`` calls and ``seconds``; repeats, each in a fresh process, stop once two or more agree
+    (p50 spread under 2%) or at ``max_repeats`` (1: a single repeat, nothing compared)."""
+
     iterations: int = Field(default=50, ge=5, le=100_000)
     seconds: float = Field(default=2.0, gt=0, le=600)
     throughput_batch: int = Field(default=16, ge=1, le=256)
+    max_repeats: int = Field(
+        default=5, ge=1, le=50, description="repeats at most; at least min(2, max_repeats) are taken (a short demo asks for 2)"
+    )
 
 
 class QuantizationSpec(_Strict):
@@ -241,6 +258,12 @@ class JobSpec(_Strict):
     sampler: Literal["nsga2", "tpe", "gp", "random", "grid"] = "nsga2"
     objective: Literal["latency", "throughput"] = Field(
         default="latency", description="speed objective per target: minimise SingleStream p90 or maximise Offline samples/s"
+    )
+    precision: Literal["int8", "fp32", "auto"] = Field(
+        default="int8",
+        description="what the subnets are built and measured in: int8 (NNCF post-training INT8), fp32, or auto: "
+        "the precision the job's own teacher runs faster in on its targets (FP32 and INT8 baselines, by the "
+        "objective's figure); the choice and its reason are stored with the job (``deployment``)",
     )
     constraints: ConstraintSpec = ConstraintSpec()
     predictor: PredictorSpec = PredictorSpec()

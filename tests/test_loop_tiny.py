@@ -128,6 +128,28 @@ def test_downloaded_model_loads_and_reproduces_stored_f1(service, finished_job, 
     assert out[compiled.output(0)].shape == one["input_ids"].shape
 
 
+def test_auto_precision_builds_the_subnets_in_the_faster_precision(service, tiny_qa_model, squad_files) -> None:  # type: ignore[no-untyped-def]
+    """``precision: auto``: the job measures its teacher in FP32 and INT8, keeps the faster one for every
+    subnet (on this host, whichever it is), stores why, and the trials' measurements and zips follow it."""
+    client, _ = service
+    spec = tiny_spec(tiny_qa_model, *squad_files, budget={"trials": 2}, anchor_trials=2, seed=21, precision="auto")
+    r = client.post("/api/v1/jobs", json=spec)
+    assert r.status_code == 201, r.text
+    job = wait_for_job(client, r.json()["id"], timeout=600)
+    assert job["status"] == "completed", job["error"]
+    d = job["deployment"]
+    base = {b["precision"]: b["measurements"][0] for b in job["baselines"]}
+    int8_faster = base["int8"]["p90_ms"] <= base["fp32"]["p90_ms"]  # the job's objective: latency
+    assert d["chosen_by"] == "measured" and d["precision"] == ("int8" if int8_faster else "fp32"), d
+    assert ("INT8 faster" if int8_faster else "INT8 slower than FP32") in d["reason"]
+    trials = [t for t in client.get(f"/api/v1/jobs/{job['id']}/trials").json() if t["state"] == "completed"]
+    assert trials and all(m["precision"] == d["precision"] for t in trials for m in t["measurements"])
+    front = client.get(f"/api/v1/jobs/{job['id']}/pareto", params={"target": "native"}).json()
+    assert front["trials"], "the front reads the job's precision"
+    r = client.get(f"/api/v1/jobs/{job['id']}/trials/{front['trials'][0]['number']}/model")
+    assert r.status_code == 200 and d["precision"] in r.headers["content-disposition"]
+
+
 @pytest.mark.parametrize(
     ("patch", "field"),
     [

@@ -7,8 +7,9 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 from rich.progress import Progress
 
+from core.model_inputs import QA_INPUTS, model_input_names, select_inputs
 from core.progress import current as current_progress
-from core.qa.features import EvalFeatures, iter_batches, postprocess_predictions
+from core.qa.features import EvalFeatures, iter_batches, postprocess_predictions, postprocess_with_null_odds
 from core.qa.metric import f1_score, metric_max_over_ground_truths
 from core.qa.squad import QAExample
 from core.qa.tasks import DEFAULT_TASK, get_task
@@ -18,21 +19,38 @@ Runner = Callable[[dict[str, np.ndarray]], Logits]
 
 
 def torch_runner(model) -> Runner:  # type: ignore[no-untyped-def]
+    """Runs the model on the inputs it takes (``model_input_names``: no token types for DistilBERT, RoBERTa ...)."""
     import torch
+
+    names = model_input_names(model)
 
     def run(batch: dict[str, np.ndarray]) -> Logits:
         with torch.no_grad():
-            out = model(**{k: torch.from_numpy(v) for k, v in batch.items()})
+            out = model(**{k: torch.from_numpy(v) for k, v in select_inputs(batch, names).items()})
         return out.start_logits.numpy(), out.end_logits.numpy()
 
     return run
 
 
+def ir_input_names(model) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
+    """The QA inputs an OpenVINO model (or compiled model) takes, in ``QA_INPUTS`` order; ``ValueError``
+    for an input that is none of them (a port may carry several names, the tracer's "308" beside ours)."""
+    names = set()
+    for port in model.inputs:
+        known = [n for n in QA_INPUTS if n in port.get_names()]
+        if not known:
+            raise ValueError(f"model input {port.get_any_name()!r} is none of {', '.join(QA_INPUTS)}")
+        names.add(known[0])
+    return tuple(n for n in QA_INPUTS if n in names)
+
+
 def openvino_runner(compiled) -> Runner:  # type: ignore[no-untyped-def]
+    """Feeds the compiled model the inputs it has (an IR without ``token_type_ids`` gets none)."""
     request = compiled.create_infer_request()
+    names = ir_input_names(compiled)
 
     def run(batch: dict[str, np.ndarray]) -> Logits:
-        result = request.infer(batch)
+        result = request.infer(select_inputs(batch, names))
         return result[compiled.output(0)].copy(), result[compiled.output(1)].copy()
 
     return run
@@ -46,10 +64,42 @@ def evaluate_qa(
     batch_size: int = 16,
     show_progress: bool = False,
     task: str = DEFAULT_TASK,
-) -> dict[str, float]:
+    null_threshold: float | None = None,
+) -> dict[str, Any]:
     """The task's scores (``core.qa.tasks``) after n-best post-processing: for SQuAD v1.1
-    ``{"f1", "exact_match", "count"}``, in percent."""
+    ``{"f1", "exact_match", "count"}``, in percent.
+
+    A task with unanswerable questions (SQuAD v2.0) answers "" where a question's null odds exceed
+    ``null_threshold``; choose it on held-out TRAIN questions (``choose_null_threshold``) and pass it
+    here for the eval file. None: the threshold that maximises F1 on these very questions (the official
+    ``best_f1``), which only a held-out set's own figures may use. Ignored by tasks without null answers.
+    """
     scorer = get_task(task)  # an unknown task fails before the model runs
+    start_logits, end_logits = _logits(run, features, batch_size, show_progress)
+    if scorer.null_answers:
+        spans, odds = postprocess_with_null_odds(examples, features, start_logits, end_logits)
+        if null_threshold is None:
+            null_threshold = scorer.best_null_threshold(spans, odds, examples)[1]
+        return scorer.score_at_threshold(spans, odds, examples, null_threshold)
+    predictions = postprocess_predictions(examples, features, start_logits, end_logits)
+    return scorer.score(predictions, examples)
+
+
+def choose_null_threshold(
+    run: Runner, examples: Sequence[QAExample], features: EvalFeatures, *, batch_size: int = 16, task: str
+) -> dict[str, Any]:
+    """The null-odds threshold that maximises the task's F1 on ``examples`` (held-out TRAIN questions,
+    never the eval file): ``{"threshold", "f1", "questions"}``, ``f1`` being that best F1 on them."""
+    scorer = get_task(task)
+    if not scorer.null_answers:
+        raise ValueError(f"task {task!r} has no unanswerable questions: there is no null threshold to choose")
+    spans, odds = postprocess_with_null_odds(examples, features, *_logits(run, features, batch_size, False))
+    best, threshold = scorer.best_null_threshold(spans, odds, examples)
+    return {"threshold": threshold, "f1": best, "questions": len(examples)}
+
+
+def _logits(run: Runner, features: EvalFeatures, batch_size: int, show_progress: bool) -> Logits:
+    """Start and end logits of every window, batch by batch, with the progress bar and report."""
     starts, ends = [], []
     reporter = current_progress()  # the service's view of the same loop (a no-op outside a task)
     with Progress(disable=not show_progress, transient=True) as progress:
@@ -60,8 +110,7 @@ def evaluate_qa(
             ends.append(e)
             progress.advance(bar, len(batch["input_ids"]))
             reporter.step(sum(len(x) for x in starts), len(features), unit="windows")
-    predictions = postprocess_predictions(examples, features, np.concatenate(starts), np.concatenate(ends))
-    return scorer.score(predictions, examples)
+    return np.concatenate(starts), np.concatenate(ends)
 
 
 def subset_features(features: EvalFeatures, example_indices: Sequence[int]) -> EvalFeatures:
@@ -78,9 +127,10 @@ def subset_features(features: EvalFeatures, example_indices: Sequence[int]) -> E
 
 
 def per_question_f1(
-    run: Runner, examples: Sequence[QAExample], features: EvalFeatures, *, batch_size: int = 16
+    run: Runner, examples: Sequence[QAExample], features: EvalFeatures, *, batch_size: int = 16, task: str = DEFAULT_TASK
 ) -> list[float]:
-    """SQuAD F1 (percent) of each example, in order; their mean is ``evaluate_qa``'s F1."""
+    """SQuAD F1 (percent) of each example, in order; their mean is ``evaluate_qa``'s F1. For a task
+    with unanswerable questions, at the null threshold that maximises F1 on these examples."""
     if len(features) == 0:
         return [0.0] * len(examples)
     starts, ends = [], []
@@ -88,12 +138,18 @@ def per_question_f1(
         s, e = run(batch)
         starts.append(s)
         ends.append(e)
+    scorer = get_task(task)
+    if scorer.null_answers:
+        spans, odds = postprocess_with_null_odds(examples, features, np.concatenate(starts), np.concatenate(ends))
+        threshold = scorer.best_null_threshold(spans, odds, examples)[1]
+        answers = {qid: "" if odds[qid] > threshold else span for qid, span in spans.items()}
+        return [float(scorer.score({e.id: answers[e.id]}, [e])["f1"]) for e in examples]
     predictions = postprocess_predictions(examples, features, np.concatenate(starts), np.concatenate(ends))
     return [100.0 * metric_max_over_ground_truths(f1_score, predictions[e.id], e.answers) for e in examples]
 
 
 def f1_validation(
-    examples: Sequence[QAExample], features: EvalFeatures, *, batch_size: int = 16
+    examples: Sequence[QAExample], features: EvalFeatures, *, batch_size: int = 16, task: str = DEFAULT_TASK
 ) -> tuple[list[int], Callable[[Any, Iterable[Any]], tuple[float, list[float]]]]:
     """Items and validation function for ``nncf.quantize_with_accuracy_control``.
 
@@ -111,6 +167,7 @@ def f1_validation(
             [examples[i] for i in chosen],
             subset_features(features, chosen),
             batch_size=batch_size,
+            task=task,
         )
         return float(np.mean(scores)), scores
 

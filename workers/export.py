@@ -12,36 +12,47 @@ import openvino as ov
 import torch
 from torch import nn
 
+from core.model_inputs import QA_INPUTS, model_input_names
+
 IR_XML = "openvino_model.xml"
 IR_BIN = "openvino_model.bin"
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+INPUT_NAMES = QA_INPUTS  # the most an IR takes, in this order; each model's own: ``model_input_names``
 
 
 class _LogitsOnly(nn.Module):
-    """Traceable wrapper: named tensor inputs in, (start_logits, end_logits) out."""
+    """Traceable wrapper: the model's named tensor inputs in (those of ``input_names``), (start_logits, end_logits) out."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, input_names: tuple[str, ...]) -> None:
         super().__init__()
         self.model = model
+        self.input_names = input_names
 
-    def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):  # type: ignore[no-untyped-def]
+        given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        out = self.model(**{name: given[name] for name in self.input_names})
         return out.start_logits, out.end_logits
 
 
-def to_openvino(model: nn.Module, *, seq_len: int = 128) -> ov.Model:
-    """Trace with a [2, seq_len] example and leave batch and sequence dimensions dynamic."""
+def to_openvino(model: nn.Module, *, seq_len: int = 128, tokenizer: Any = None) -> ov.Model:
+    """Trace with a [2, seq_len] example and leave batch and sequence dimensions dynamic.
+
+    The IR's inputs are ``model_input_names(model, tokenizer)``: no ``token_type_ids`` for a
+    RoBERTa, XLM-R, DistilBERT or DeBERTa-v3 model, so feeders filter by the IR's input names.
+    """
     model = model.eval()
+    names = model_input_names(model, tokenizer)
+    vocab = int(getattr(getattr(model, "config", None), "vocab_size", 0) or 2000)
+    low, high = min(1000, vocab // 2), min(2000, vocab)  # mid-vocabulary ids that every vocabulary has
     example = {
-        "input_ids": torch.randint(1000, 2000, (2, seq_len), dtype=torch.int64),
+        "input_ids": torch.randint(low, high, (2, seq_len), dtype=torch.int64),
         "attention_mask": torch.ones(2, seq_len, dtype=torch.int64),
         "token_type_ids": torch.zeros(2, seq_len, dtype=torch.int64),
     }
     with torch.no_grad():
         ov_model = ov.convert_model(
-            _LogitsOnly(model),
-            example_input=example,
-            input=[(name, ov.PartialShape([-1, -1]), ov.Type.i64) for name in INPUT_NAMES],
+            _LogitsOnly(model, names),
+            example_input={name: example[name] for name in names},
+            input=[(name, ov.PartialShape([-1, -1]), ov.Type.i64) for name in names],
         )
     for output, name in zip(ov_model.outputs, ("start_logits", "end_logits")):
         output.get_tensor().set_names({name})
@@ -85,15 +96,3 @@ def disk_full(directory: Path, probe_bytes: int = 1 << 20) -> bool:
 
 def ir_size_bytes(out_dir: Path) -> int:
     return sum((out_dir / name).stat().st_size for name in (IR_XML, IR_BIN))
-
-
-def save_modeling_file(out_dir: Path) -> Path:
-    """Copy hwnas's per-layer-width BERT class beside a config that names it in ``auto_map``."""
-    import shutil
-
-    from search_spaces.bert import modeling_hwnas_bert
-    from search_spaces.bert.extract import MODELING_FILE
-
-    target = Path(out_dir) / MODELING_FILE
-    shutil.copyfile(modeling_hwnas_bert.__file__, target)
-    return target

@@ -52,19 +52,17 @@ class StageTimer:
 
 
 def calibration_batches(req: TrialRequest) -> list[dict[str, np.ndarray]]:
-    """Single-window batches drawn (seeded) from the train file's windows, as NNCF expects them."""
+    """Single-window batches drawn (seeded) from the train file's windows, as NNCF expects them: the inputs
+    the teacher's family takes (``model_input_names``; the IR of its subnet has the same)."""
+    from core.model_inputs import model_input_names
+
     limit = max(256, 2 * req.calibration_samples)  # enough windows to sample from, without tokenising all of it
     feats = datasets.train_features(req.train_file, limit, req.teacher_dir, req.max_seq_length, req.doc_stride)
+    config = json.loads((Path(req.teacher_dir) / "config.json").read_text())
+    names = model_input_names(config, datasets.tokenizer(req.teacher_dir))
     rng = np.random.default_rng(req.seed)
     take = rng.choice(len(feats), size=min(req.calibration_samples, len(feats)), replace=False)
-    return [
-        {
-            "input_ids": feats.input_ids[i : i + 1],
-            "attention_mask": feats.attention_mask[i : i + 1],
-            "token_type_ids": feats.token_type_ids[i : i + 1],
-        }
-        for i in sorted(take)
-    ]
+    return [{name: getattr(feats, name)[i : i + 1] for name in names} for i in sorted(take)]
 
 
 def calibration_file(req: TrialRequest) -> str:
@@ -94,7 +92,7 @@ def accuracy_validation(req: TrialRequest) -> AccuracyValidation:
     feats = prepare_eval_features(
         chosen, datasets.tokenizer(req.teacher_dir), max_seq_length=req.max_seq_length, doc_stride=req.doc_stride
     )
-    items, fn = f1_validation(chosen, feats)
+    items, fn = f1_validation(chosen, feats, task=req.task)
     return AccuracyValidation(items, fn)
 
 
@@ -118,12 +116,38 @@ def compression_steps(precision: str) -> list[CompressionStep]:
     return [get_step(name) for name in ("slice", *(("ptq_int8",) if precision == "int8" else ()))]
 
 
-def evaluate_ir(xml_path: Path, req: TrialRequest, *, precision: str) -> dict[str, float]:
-    """F1/EM of the IR as deployed (the runtime's compile for ``precision``; FP32 runs in f32)."""
+def evaluate_ir(xml_path: Path, req: TrialRequest, *, precision: str) -> dict[str, Any]:
+    """F1/EM of the IR as deployed (the runtime's compile for ``precision``; FP32 runs in f32).
+
+    For a task with unanswerable questions (SQuAD v2.0) the null threshold is chosen first, on held-out
+    TRAIN questions (``workers.null_threshold``), and that one threshold scores the eval file; the scores
+    then carry ``threshold``, ``threshold_chosen_on``, ``threshold_questions`` and ``threshold_heldout_f1``."""
+    from core.qa.tasks import get_task
+
     run = runtime().compile(xml_path, precision=precision)  # a broken IR fails here, before any data is read
     examples = datasets.examples(req.eval_file, req.max_eval_examples)
     feats = datasets.eval_features(req.eval_file, req.max_eval_examples, req.teacher_dir, req.max_seq_length, req.doc_stride)
-    return evaluate_qa(run, examples, feats, batch_size=16)
+    if not get_task(req.task).null_answers:
+        return evaluate_qa(run, examples, feats, batch_size=16, task=req.task)
+    from core.qa.features import prepare_eval_features
+    from workers.evaluate import choose_null_threshold
+    from workers.null_threshold import threshold_slice
+
+    held, source = threshold_slice(req)
+    held_feats = prepare_eval_features(
+        held, datasets.tokenizer(req.teacher_dir), max_seq_length=req.max_seq_length, doc_stride=req.doc_stride
+    )
+    chosen = choose_null_threshold(run, held, held_feats, batch_size=16, task=req.task)
+    scores = evaluate_qa(run, examples, feats, batch_size=16, task=req.task, null_threshold=chosen["threshold"])
+    return {**scores, "threshold_chosen_on": source, "threshold_questions": chosen["questions"], "threshold_heldout_f1": chosen["f1"]}
+
+
+def task_metrics(scores: dict[str, Any]) -> dict[str, Any]:
+    """What a trial stores besides F1/EM (``TrialResult.metrics``): a task's figures that say more (SQuAD
+    v2.0: ``task``, ``metric``, ``exact``, ``f1``, HasAns_*, NoAns_*, the threshold); {} for SQuAD v1.1."""
+    if "task" not in scores:
+        return {}
+    return {k: v for k, v in scores.items() if k not in ("count", "exact_match")}
 
 
 def _distil(student: Any, teacher: Any, req: TrialRequest) -> None:
@@ -139,15 +163,36 @@ def _distil(student: Any, teacher: Any, req: TrialRequest) -> None:
     train_qa(student, feats, settings, soft_targets=soft, on_step=progress.current().on_step)
 
 
+def teacher_family(req: TrialRequest) -> Any:
+    """The family of the trial's teacher (``search_spaces.family_for`` of its config.json)."""
+    from search_spaces import family_for
+
+    return family_for(json.loads((Path(req.teacher_dir) / "config.json").read_text()))
+
+
+def _config_value(config: dict[str, Any], key: str, family: Any) -> Any:
+    """``key`` (BERT's name) of a saved config under the family's name for it (DistilBERT: ``dim``), or of the
+    base config that hwnas's sliced class keeps (``base_config``); None where neither has it."""
+    names = (key, getattr(family, "config_keys", {}).get(key, key))
+    for source in (config, config.get("base_config") or {}):
+        for name in names:
+            if name in source:
+                return source[name]
+    return None
+
+
 def model_card(req: TrialRequest, result: TrialResult, config: dict[str, Any], precision: str) -> dict[str, Any]:
+    family = teacher_family(req)
     return {
         "format": "openvino-ir",
         "precision": precision,
         "task": "extractive-question-answering",
+        "family": family.name,
+        "model_type": config.get("model_type"),  # the saved config's: the family's own, or hwnas's (auto_map)
         "architecture": {
             **result.subnet.to_dict(),
-            "hidden_size": config["hidden_size"],
-            "head_size": config["hwnas_head_size"],
+            "hidden_size": _config_value(config, "hidden_size", family),
+            "head_size": config.get("hwnas_head_size"),
             "parameters": result.parameters,
             "ir_size_bytes": result.ir_size_bytes,
         },
@@ -156,6 +201,7 @@ def model_card(req: TrialRequest, result: TrialResult, config: dict[str, Any], p
             "exact_match": result.exact_match,
             "eval_questions": result.num_eval_questions,
             "evaluated_on": "this INT8 OpenVINO IR" if precision == "int8" else "this FP32 OpenVINO IR",
+            **result.metrics,  # SQuAD v2.0: task, metric, HasAns/NoAns, the null threshold to deploy it with
         },
         "measurements": [m.to_dict() for m in result.measurements],
         "data": {
@@ -202,17 +248,13 @@ def build_candidate(req: TrialRequest, *, precision: str = "int8") -> TrialResul
             _distil(subnet_model, context.teacher, req)
     context.teacher = None  # distilled (or never needed): free it before the export
     with timer("convert"):
-        ov_model = to_openvino(subnet_model, seq_len=min(128, req.max_seq_length))
+        ov_model = to_openvino(subnet_model, seq_len=min(128, req.max_seq_length), tokenizer=datasets.tokenizer(req.teacher_dir))
         config = subnet_model.config.to_dict()
-        if getattr(subnet_model.config, "model_type", "") != "hwnas_bert":
-            config["architectures"] = ["BertForQuestionAnswering"]
+        config["architectures"] = [type(subnet_model).__name__]  # the family's own class (or hwnas's, named in auto_map)
     ov_model = _apply_steps([s for s in steps if s.works_on == "openvino"], ov_model, req, context, timer)
     with timer("save"):
         xml = save_ir(ov_model, out_dir, config=config, tokenizer=datasets.tokenizer(req.teacher_dir))
-        if config.get("model_type") == "hwnas_bert":  # per-layer widths: the config names this class (auto_map)
-            from workers.export import save_modeling_file
-
-            save_modeling_file(out_dir)
+        save_modeling_files(family, config, out_dir)
     with timer("evaluate"):
         scores = evaluate_ir(xml, req, precision=precision)
     return TrialResult(
@@ -227,7 +269,21 @@ def build_candidate(req: TrialRequest, *, precision: str = "int8") -> TrialResul
         stage_seconds={**timer.seconds, "build_started_at": began, "build_finished_at": time.time()},
         artifact_dir=str(out_dir),
         host=socket.gethostname(),
+        metrics=task_metrics(scores),
     )
+
+
+def save_modeling_files(family: Any, config: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Copy the family's modeling files (``ModelFamily.modeling_files``: a class of hwnas's own that the
+    config names in ``auto_map``) beside the saved config."""
+    import shutil
+
+    copied = []
+    for path in family.modeling_files(config):
+        target = Path(out_dir) / Path(path).name
+        shutil.copyfile(path, target)
+        copied.append(target)
+    return copied
 
 
 def _apply_steps(steps: list[CompressionStep], model: Any, req: TrialRequest, context: StepContext, timer: StageTimer) -> Any:
@@ -258,6 +314,7 @@ def measure_candidate(req: TrialRequest, target: str, *, precision: str = "int8"
         throughput_batch=req.throughput_batch,
         min_iterations=req.measure_iterations,
         min_seconds=req.measure_seconds,
+        max_repeats=req.measure_max_repeats,
     )
     fingerprint = {
         **m.fingerprint,

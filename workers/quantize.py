@@ -15,6 +15,9 @@ import nncf
 import numpy as np
 import openvino as ov
 
+from core.model_inputs import select_inputs
+from workers.evaluate import ir_input_names
+
 Preset = Literal["mixed", "performance"]
 _PRESETS = {"mixed": nncf.QuantizationPreset.MIXED, "performance": nncf.QuantizationPreset.PERFORMANCE}
 _METRIC_SHIFT = 100.0
@@ -53,7 +56,8 @@ def quantize_int8(
     ranking_subset_size: int | None = None,
     max_iterations: int | None = None,
 ) -> ov.Model:
-    """``calibration`` yields batches of model inputs (one window each works best for statistics).
+    """``calibration`` yields batches of model inputs (one window each works best for statistics); each
+    passes only the inputs ``ov_model`` has.
 
     ``subset_size`` is capped at the number of calibration batches. ``max_f1_drop`` (absolute
     metric points, the unit ``validation.fn`` returns) switches to accuracy control and then
@@ -62,7 +66,8 @@ def quantize_int8(
     """
     if preset not in _PRESETS:
         raise ValueError(f"preset must be one of {sorted(_PRESETS)}, got {preset!r}")
-    batches = list(calibration)
+    names = ir_input_names(ov_model)  # an IR without token_type_ids (RoBERTa, DistilBERT ...) gets none
+    batches = [select_inputs(batch, names) for batch in calibration]
     if not batches:
         raise ValueError("no calibration data")
     dataset = nncf.Dataset(batches)

@@ -91,10 +91,12 @@ def build_supernet(teacher_dir: str, out_dir: str, kwargs: dict[str, Any], progr
 
 
 @ray.remote
-def refine(request: TrialRequest, steps: int, before: TrialResult | None = None, progress: ProgressLink | None = None) -> TrialResult:
+def refine(
+    request: TrialRequest, steps: int, before: TrialResult | None = None, precision: str = "int8", progress: ProgressLink | None = None
+) -> TrialResult:
     """``workers.refine.refine_candidate``: distil a front member standalone, then INT8 and F1 again."""
     _use_assigned_cpus()
     from workers.refine import refine_candidate
 
     with _reporter(progress):
-        return refine_candidate(request, steps, before=before)
+        return refine_candidate(request, steps, before=before, precision=precision)

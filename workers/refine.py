@@ -10,7 +10,7 @@ from workers.pipeline import build_candidate
 from workers.training_articles import training_articles_file
 
 
-def refine_candidate(request: TrialRequest, steps: int, *, before: TrialResult | None = None) -> TrialResult:
+def refine_candidate(request: TrialRequest, steps: int, *, before: TrialResult | None = None, precision: str = "int8") -> TrialResult:
     """Distil ``request.subnet`` (sliced from ``request.supernet_dir``) standalone from the teacher for
     ``steps`` steps, then INT8 and F1 as any trial. ``f1_before_refine`` / ``exact_match_before_refine``
     are ``before``'s F1/EM (the search's result for this subnet), or those of a build without refinement."""
@@ -19,8 +19,8 @@ def refine_candidate(request: TrialRequest, steps: int, *, before: TrialResult |
     request = replace(request, train_file=training_articles_file(request))  # distil and calibrate on training articles only
     if before is None:
         out = Path(request.output_dir)
-        before = build_candidate(replace(request, finetune_steps=0, output_dir=str(out.with_name(out.name + "-before"))))
-    after = build_candidate(replace(request, finetune_steps=steps))
+        before = build_candidate(replace(request, finetune_steps=0, output_dir=str(out.with_name(out.name + "-before"))), precision=precision)
+    after = build_candidate(replace(request, finetune_steps=steps), precision=precision)
     return replace(
         after,
         f1_before_refine=before.f1,

@@ -158,7 +158,9 @@ def train_supernet(
             ("largest", family.sliced(supernet, space.largest())),
             ("smallest", family.sliced(supernet, space.smallest())),
         ):
-            scores = evaluate_qa(torch_runner(model), heldout, held_feats, batch_size=32)
+            # SQuAD v2.0 data (unanswerable questions): the official best_f1 on these held-out questions
+            task = "squad-v2.0" if any(e.is_impossible for e in heldout) else "squad-v1.1"
+            scores = evaluate_qa(torch_runner(model), heldout, held_feats, batch_size=32, task=task)
             metrics[f"heldout_f1_{name}"] = scores["f1"]
             metrics[f"heldout_em_{name}"] = scores["exact_match"]
         metrics["heldout_questions"] = len(heldout)

@@ -46,6 +46,7 @@ def train_teacher(
     checkpoint_every: int | None = 200,
     on_step: Callable[[int, int, float], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
+    task: str = "squad-v1.1",
 ) -> dict[str, Any]:
     """Train, evaluate (PyTorch FP32) and write ``out_dir`` atomically; return its metrics.
 
@@ -56,6 +57,12 @@ def train_teacher(
     limits the questions read from the train file, before the split. ``checkpoint_every``
     None disables checkpoints. Named data sets (``squad``) are resolved as in job specs.
     ``eval_file`` None skips the evaluation-file scores (``f1``/``exact_match`` are then absent).
+
+    ``task`` ``squad-v2.0`` (unanswerable questions): the teacher always holds out train articles
+    (``validation_split``, else ``workers.null_threshold.TEACHER_HOLDOUT``), chooses its null-score threshold
+    on them (the best F1 there) and scores the eval file at that threshold; ``heldout_titles`` (also read
+    by trials, which choose their own threshold on the same articles), ``threshold`` and the v2.0 figures
+    (HasAns/NoAns) are in the metrics.
     """
     import torch
     from transformers import AutoModelForQuestionAnswering
@@ -64,6 +71,13 @@ def train_teacher(
         if on_stage is not None:
             on_stage(text)
 
+    from core.qa.tasks import get_task
+
+    null_answers = get_task(task).null_answers  # an unknown task fails before any training
+    if null_answers and validation_split <= 0:
+        from workers.null_threshold import TEACHER_HOLDOUT
+
+        validation_split = TEACHER_HOLDOUT
     torch.manual_seed(settings.seed)
     out_dir = Path(out_dir)
     tmp = partial_dir(out_dir)
@@ -105,20 +119,28 @@ def train_teacher(
     )
     model.to("cpu")
     metrics: dict[str, Any] = {}
+    threshold: float | None = None
     if held_feats is not None:
         stage("evaluating on the held-out train articles")
-        held = evaluate_qa(torch_runner(model), heldout, held_feats, batch_size=32)
+        # SQuAD v2.0: at the null threshold that maximises F1 on these held-out questions, kept for the eval file
+        held = evaluate_qa(torch_runner(model), heldout, held_feats, batch_size=32, task=task)
         metrics.update(
             heldout_f1=held["f1"],
             heldout_exact_match=held["exact_match"],
             heldout_questions=held["count"],
             heldout_articles=len({e.title for e in heldout}),
         )
+        if null_answers:
+            threshold = held["threshold"]
+            metrics["heldout_titles"] = sorted({e.title for e in heldout})
     scores: dict[str, Any] = {}
     if eval_path is not None:
         stage("evaluating on the evaluation file")
-        done = evaluate_qa(torch_runner(model), examples, eval_feats, batch_size=32)
+        done = evaluate_qa(torch_runner(model), examples, eval_feats, batch_size=32, task=task, null_threshold=threshold)
         scores = {"f1": done["f1"], "exact_match": done["exact_match"], "eval_questions": done["count"]}
+        if null_answers:
+            scores.update({k: v for k, v in done.items() if k not in ("f1", "exact_match", "count")})
+            scores["threshold_chosen_on"] = "train articles the teacher was not trained on"
     metrics = {
         **scores,
         **metrics,

@@ -22,7 +22,7 @@ from nas.spec import JobSpec
 from nas.spec_defaults import with_search_space_defaults
 from nas.store import repo
 from nas.store.models import Job, Trial, utcnow
-from nas.validation import SpecError, validate_job
+from nas.validation import SpecError, validate_job, with_task_version
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 SORT_KEYS = ("number", "f1", "exact_match", "parameters", "ir_size_bytes", "p50_ms", "p90_ms", "p99_ms", "throughput_sps")
@@ -83,10 +83,12 @@ def _json(body: bytes) -> Response:
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobCreated, dependencies=[WriteAccess])
 def create_job(spec: JobSpec, request: Request, session: SessionDep, settings: SettingsDep, coordinator: CoordinatorDep) -> JobCreated:
     """Queue a job; a left-out ``search_space`` (or any of its layers, heads, ffn) is filled from the
-    base model's config first, and the filled spec is what is validated, stored and searched."""
+    base model's config first, and the filled spec is what is validated, stored and searched. A left-out
+    ``task.version`` (squad-v1.1 or squad-v2.0) is read from the data and stored too."""
     try:
         filled = with_search_space_defaults(spec, settings)  # the base passes its data-root check before its config is read
         synthetic = validate_job(filled, settings)
+        filled = with_task_version(filled, settings)
     except SpecError as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -148,7 +150,7 @@ def delete_job(job_id: str, session: SessionDep, settings: SettingsDep, coordina
 def _metric(t: Trial, key: str, target: str | None) -> float:
     if key in ("p50_ms", "p90_ms", "p99_ms", "throughput_sps"):
         for m in t.measurements:
-            if m.precision == "int8" and (target is None or m.target == target):
+            if target is None or m.target == target:  # a trial's measurements share its job's precision
                 return getattr(m, key)
         return float("nan")
     value = getattr(t, key)
@@ -261,7 +263,7 @@ def model_card(job_id: str, number: TrialNumber, session: SessionDep, settings: 
 
 @router.get("/{job_id}/trials/{number}/model", response_class=FileResponse, dependencies=[ReadAccess])
 def download_model(job_id: str, number: TrialNumber, session: SessionDep, settings: SettingsDep) -> FileResponse:
-    """The trial's INT8 OpenVINO IR as a zip (optimum-intel layout plus model_card.json)."""
+    """The trial's OpenVINO IR (in its job's precision) as a zip (optimum-intel layout plus model_card.json)."""
     trial = repo.get_trial(session, job_id, number)
     if trial is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} has no trial {number}")
@@ -276,6 +278,6 @@ def download_model(job_id: str, number: TrialNumber, session: SessionDep, settin
     return FileResponse(
         path,
         media_type="application/zip",
-        filename=f"hwnas-{job_id[:8]}-trial{number}-int8.zip",
+        filename=f"hwnas-{job_id[:8]}-trial{number}-{trial.measurements[0].precision if trial.measurements else 'int8'}.zip",
         headers={"X-Checksum-SHA256": digest},
     )

@@ -156,9 +156,9 @@ const hw = (() => {
   const badge = (status) => `<span class="badge ${esc(status)}">${esc(status)}</span>`;
   const TERMINAL = ["completed", "failed", "cancelled"];
 
-  // the INT8 measurement of a trial or baseline on one target (precision given for baselines)
-  const measurementOn = (t, target, precision = "int8") =>
-    (t.measurements || []).find((m) => m.target === target && m.precision === precision) || null;
+  // a trial's measurement on one target (in its job's precision), or a baseline's in the given precision
+  const measurementOn = (t, target, precision = null) =>
+    (t.measurements || []).find((m) => m.target === target && (precision === null || m.precision === precision)) || null;
 
   // "native on <cpu>" or "EMULATED <target> on <cpu>", said plainly
   function whereMeasured(m) {

@@ -40,6 +40,7 @@ function renderJob(job) {
     · targets ${job.spec.targets.map(hw.esc).join(", ")}
     · created ${hw.when(job.created_at)}${job.finished_at ? ` · ended ${hw.when(job.finished_at)}` : ""}
     ${teacher ? `<br>teacher: ${teacher}` : ""}
+    ${job.deployment ? `<br><span id="deployment">deployment: ${hw.esc(job.deployment.precision.toUpperCase())} · ${hw.esc(job.deployment.reason)}</span>` : ""}
     <br>Optuna study <code>${hw.esc(job.study_name)}</code> (also in optuna-dashboard)`;
   const err = document.getElementById("job-error");
   err.hidden = !job.error;
@@ -158,8 +159,8 @@ function renderTarget(target) {
   }
   Plotly.react(plot, traces, {
     margin: { t: 20, r: 20, b: 50, l: 60 }, height: 420, hovermode: "closest", uirevision: target + xAxisSel.value,
-    xaxis: { title: { text: byLatency ? `p90 latency on ${target} (ms), batch 1, INT8` : `throughput on ${target} (samples/s), INT8` }, zeroline: false },
-    yaxis: { title: { text: "F1 of the INT8 model" }, zeroline: false },
+    xaxis: { title: { text: byLatency ? `p90 latency on ${target} (ms), batch 1, ${precisionName()}` : `throughput on ${target} (samples/s), ${precisionName()}` }, zeroline: false },
+    yaxis: { title: { text: `F1 of the ${precisionName()} model` }, zeroline: false },
     legend: { orientation: "h", y: -0.2 }, shapes, annotations,
   });
   plot.dataset.points = String(points.length);
@@ -238,14 +239,18 @@ document.querySelector("#trials thead").addEventListener("click", (ev) => {
 
 // ---------- data ----------
 const objective = () => (state.job && state.job.spec.objective) || "latency";
+// the precision the job's subnets are built and measured in (its deployment choice; INT8 until it is made)
+const precisionName = () => ((state.job && state.job.deployment && state.job.deployment.precision) || "int8").toUpperCase();
 
 async function refresh() {
   try {
     const job = await hw.api(`/api/v1/jobs/${encodeURIComponent(jobId)}`);
     state.job = job;
     if (!state.axisSet) { xAxisSel.value = objective() === "throughput" ? "throughput" : "p90"; state.axisSet = true; }
+    const v2 = job.spec.task && job.spec.task.version === "squad-v2.0"; // which F1 every figure of the page is
     document.getElementById("front-note").textContent =
-      `Front and dominance: INT8 F1 against ${objective() === "throughput" ? "Offline throughput" : "p90 latency"} (the job's objective, as the API computes it). Faded points are dominated trials.`;
+      `${v2 ? "F1: SQuAD v2.0 (HasAns + NoAns; null threshold chosen on held-out train questions). " : ""}` +
+      `Front and dominance: ${precisionName()} F1 against ${objective() === "throughput" ? "Offline throughput" : "p90 latency"} (the job's objective, as the API computes it). Faded points are dominated trials.`;
     // the user's F1 floor, else the job's own constraint (its F1 floor, or its share of the teacher's F1)
     const cap = job.spec.constraints && job.spec.constraints.max_latency_ms;
     const q = state.minF1 !== null ? `&min_f1=${state.minF1}${cap ? `&max_latency_ms=${cap}` : ""}` : "";

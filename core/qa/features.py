@@ -137,19 +137,71 @@ def _tokenize(
                 np.zeros_like(input_ids) if token_type_ids is None else token_type_ids.astype(np.int64, copy=False)
             ),
             example_index=enc["overflow_to_sample_mapping"].astype(np.int64) + begin,
-            offsets=enc["offset_mapping"],
+            offsets=context_offsets(enc, [chunk[i].context for i in enc["overflow_to_sample_mapping"]], _marker_ids(tokenizer)),
             encodings=enc.encodings,
         )
+
+
+# str.isspace() code points: what a token span must not start with
+_WHITESPACE = np.array([c for c in range(0x3001) if chr(c).isspace()], dtype=np.uint32)
+_WORD_MARKERS = ("\u2581", "\u0120")  # SentencePiece's "▁" and byte-level BPE's "Ġ": a word start, when alone
+
+
+def _marker_ids(tokenizer: Any) -> np.ndarray:
+    """Vocabulary ids of a lone word-start marker token (none for WordPiece vocabularies)."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    ids = [tokenizer.convert_tokens_to_ids(m) for m in _WORD_MARKERS]
+    return np.array([i for i in ids if isinstance(i, int) and i != unk], dtype=np.int64)
+
+
+def context_offsets(enc: Any, contexts: Sequence[str], marker_ids: np.ndarray) -> np.ndarray:
+    """Each window's token character spans [n, L, 2], context spans trimmed of white space.
+
+    SentencePiece tokenizers without a white-space pre-split (DeBERTa-v2/v3) give ``▁word`` the span
+    of the space before it as well, and a lone ``▁`` (DeBERTa, XLM-R) the span of that space or even
+    of the next word's first character (overlapping that word's token: an answer ending there would
+    be labelled end before start). Byte-level BPE with ``trim_offsets`` (RoBERTa) and WordPiece
+    already exclude white space. So context spans lose their leading white space and a lone marker
+    token an empty span at its start: labels and predicted answers then start on the word itself.
+    ``contexts[i]`` is window i's context.
+    """
+    offsets = np.array(enc["offset_mapping"], dtype=np.int64)  # a copy: the encodings keep theirs
+    if offsets.size == 0:
+        return offsets
+    is_context = np.array([e.sequence_ids for e in enc.encodings], dtype=np.float64) == 1
+    if marker_ids.size:
+        lone = is_context & np.isin(enc["input_ids"], marker_ids)
+        offsets[..., 1] = np.where(lone, offsets[..., 0], offsets[..., 1])
+    where: dict[int, int] = {}  # id of a context (an example's windows share it) -> its start in the joined contexts
+    parts: list[str] = []
+    base = np.empty(len(contexts), dtype=np.int64)
+    size = 0
+    for i, context in enumerate(contexts):
+        if id(context) not in where:
+            where[id(context)] = size
+            parts.append(context)
+            size += len(context)
+        base[i] = where[id(context)]
+    space = np.isin(np.frombuffer("".join(parts).encode("utf-32-le"), dtype=np.uint32), _WHITESPACE)
+    start, end = offsets[..., 0], offsets[..., 1]  # views: trimmed in place
+    while True:
+        live = is_context & (start < end)
+        live[live] = space[(base[:, None] + start)[live]]
+        if not live.any():
+            break
+        start[live] += 1
+    return offsets
 
 
 def _answer_positions(windows: _Windows, examples: Sequence[QAExample]) -> tuple[np.ndarray, np.ndarray]:
     """Token span of the first gold answer in each window, or (CLS, CLS) where it is not inside.
 
     Unlike ``run_qa.py`` only context tokens are searched, so an answer ending the window
-    cannot spill onto [SEP] or padding.
+    cannot spill onto [SEP] or padding. Every window of an unanswerable question (SQuAD v2.0)
+    is (CLS, CLS), as in ``run_qa.py``: its start (-1) precedes every context token.
     """
-    start_char = np.array([examples[i].answer_starts[0] for i in windows.example_index], dtype=np.int64)
-    end_char = start_char + np.array([len(examples[i].answers[0]) for i in windows.example_index], dtype=np.int64)
+    start_char = np.array([(examples[i].answer_starts or (-1,))[0] for i in windows.example_index], dtype=np.int64)
+    end_char = start_char + np.array([len((examples[i].answers or ("",))[0]) for i in windows.example_index], dtype=np.int64)
     # sequence ids: None for special tokens, 0 question, 1 context; None becomes NaN here.
     is_context = np.array([e.sequence_ids for e in windows.encodings], dtype=np.float64) == 1
     token = np.arange(windows.input_ids.shape[1])
@@ -198,8 +250,8 @@ def prepare_eval_features(
         columns["types"].append(windows.token_type_ids)
         columns["example"].append(windows.example_index)
         offset_mapping.extend(
-            [span if sequence == 1 else None for span, sequence in zip(e.offsets, e.sequence_ids)]
-            for e in windows.encodings
+            [(span[0], span[1]) if sequence == 1 else None for span, sequence in zip(spans, e.sequence_ids)]
+            for spans, e in zip(windows.offsets.tolist(), windows.encodings)
         )
     return EvalFeatures(
         input_ids=_concat(columns.pop("ids"), max_seq_length),
@@ -233,6 +285,26 @@ def postprocess_predictions(
     when both ends are context tokens, end >= start and it is at most ``max_answer_length``
     tokens. Its score is start logit + end logit. Examples without a valid span get "".
     """
+    return postprocess_with_null_odds(
+        examples, features, start_logits, end_logits, n_best=n_best, max_answer_length=max_answer_length
+    )[0]
+
+
+def postprocess_with_null_odds(
+    examples: Sequence[QAExample],
+    features: EvalFeatures,
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    *,
+    n_best: int = 20,
+    max_answer_length: int = 30,
+) -> tuple[dict[str, str], dict[str, float]]:
+    """``postprocess_predictions``'s best non-null spans, and each example's null odds (SQuAD v2.0).
+
+    As in ``run_qa.py``: a window's null score is its CLS start + end logits, an example's is the
+    minimum over its windows, and its odds are ``null score - best non-null span score``; ``inf``
+    where no window has a valid span (the answer can only be "").
+    """
     start_logits = np.asarray(start_logits)
     end_logits = np.asarray(end_logits)
     if start_logits.shape != end_logits.shape or start_logits.shape != features.input_ids.shape:
@@ -240,8 +312,9 @@ def postprocess_predictions(
             f"logits {start_logits.shape} / {end_logits.shape} do not match features {features.input_ids.shape}"
         )
     predictions = {example.id: "" for example in examples}
+    null_odds = {example.id: float("inf") for example in examples}
     if len(features) == 0:
-        return predictions
+        return predictions, null_odds
     k = min(n_best, start_logits.shape[1])
     start_tokens = np.argsort(-start_logits, axis=1, kind="stable")[:, :k]
     end_tokens = np.argsort(-end_logits, axis=1, kind="stable")[:, :k]
@@ -262,11 +335,15 @@ def postprocess_predictions(
     # Per example, the window with the highest best score.
     order = np.lexsort((-best_score, features.example_index))
     _, first = np.unique(features.example_index[order], return_index=True)
+    null_score = start_logits[:, _CLS_INDEX] + end_logits[:, _CLS_INDEX]
+    min_null = np.full(len(examples), np.inf)
+    np.minimum.at(min_null, features.example_index, null_score)
     for w in order[first]:
         if np.isfinite(best_score[w]):
             example = examples[features.example_index[w]]
             predictions[example.id] = example.context[start_chars[w, best_start[w]] : end_chars[w, best_end[w]]]
-    return predictions
+            null_odds[example.id] = float(min_null[features.example_index[w]] - best_score[w])
+    return predictions, null_odds
 
 
 def iter_batches(features: TrainFeatures | EvalFeatures, batch_size: int) -> Iterator[dict[str, np.ndarray]]:

@@ -1,4 +1,8 @@
-"""Load and validate SQuAD v1.1 question-answering files.
+"""Load and validate SQuAD v1.1 and v2.0 question-answering files.
+
+SQuAD v2.0 adds unanswerable questions: ``"is_impossible": true`` with an empty ``answers`` list
+(an empty list is also read as unanswerable in a file whose ``version`` is ``v2.0``). A v1.1 file
+reads exactly as before; ``squad_version`` says which of the two a file is.
 
 Every problem is reported as a ``SquadFormatError`` naming the file and the record, so a
 bad or hand-edited file fails at load time in one readable line instead of surfacing later
@@ -36,6 +40,7 @@ class QAExample:
 
     ``source`` is the file it was read from (shared string, not compared): later checks, such
     as a question too long for the model's windows, name the file as well as the record.
+    An unanswerable question (SQuAD v2.0) has no answers: ``answers == answer_starts == ()``.
     """
 
     id: str
@@ -46,8 +51,13 @@ class QAExample:
     answer_starts: tuple[int, ...]
     source: str = field(default="", compare=False, repr=False)
 
+    @property
+    def is_impossible(self) -> bool:
+        """SQuAD v2.0's unanswerable question: no gold answer in its context."""
+        return not self.answers
 
-_JSON_NAMES = {dict: "an object", list: "an array", str: "a string", int: "an integer"}
+
+_JSON_NAMES = {dict: "an object", list: "an array", str: "a string", int: "an integer", bool: "a boolean"}
 
 
 def _json_type(value: Any) -> str:
@@ -87,11 +97,32 @@ def _read_json(path: str | os.PathLike[str]) -> Any:
         raise SquadFormatError(path, None, f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
 
 
-def _answers(qa: dict[str, Any], context: str, path: str, qa_id: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """Gold answers of one question, each checked to be exactly its slice of the context."""
+def _is_v2_version(root: dict[str, Any]) -> bool:
+    return str(root.get("version", "")).lstrip("vV") == "2.0"
+
+
+def _answers(
+    qa: dict[str, Any], context: str, path: str, qa_id: str, *, v2_file: bool = False
+) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """Gold answers of one question, each checked to be exactly its slice of the context; none for an
+    unanswerable question (``is_impossible: true``, or an empty list in a ``v2.0`` file)."""
     answers = _field(qa, "answers", list, path, qa_id)
+    impossible = _check_type(qa["is_impossible"], bool, "'is_impossible'", path, qa_id) if "is_impossible" in qa else None
+    if impossible:
+        if answers:
+            raise SquadFormatError(
+                path, qa_id, f'an unanswerable question ("is_impossible": true) must have no answers, got {len(answers)}'
+            )
+        return (), ()
     if not answers:
-        raise SquadFormatError(path, qa_id, "question has no answers")
+        if impossible is None and v2_file:
+            return (), ()
+        raise SquadFormatError(
+            path,
+            qa_id,
+            "question has no answers"
+            + (' but "is_impossible" is false' if impossible is False else ' (a SQuAD v2.0 unanswerable question says "is_impossible": true)'),
+        )
     texts: list[str] = []
     starts: list[int] = []
     for k, answer in enumerate(answers):
@@ -111,15 +142,17 @@ def _answers(qa: dict[str, Any], context: str, path: str, qa_id: str) -> tuple[t
 
 
 def load_squad(path: str | os.PathLike[str], *, limit: int | None = None) -> list[QAExample]:
-    """Read a SQuAD v1.1 file into examples, validating every record it reads.
+    """Read a SQuAD v1.1 or v2.0 file into examples, validating every record it reads.
 
     ``limit`` keeps the first N questions (records after them are not read). The JSON is
     parsed once and each paragraph's context string is shared, not copied, by its questions.
+    Unanswerable questions (v2.0) come back with no answers (``QAExample.is_impossible``).
     """
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     name = os.fspath(path)
     root = _check_type(_read_json(name), dict, "the top level", name, None)
+    v2_file = _is_v2_version(root)
     examples: list[QAExample] = []
     seen: set[str] = set()
     for a, article in enumerate(_field(root, "data", list, name, None)):
@@ -138,13 +171,31 @@ def load_squad(path: str | os.PathLike[str], *, limit: int | None = None) -> lis
                     raise SquadFormatError(name, qa_id, "duplicate question id")
                 seen.add(qa_id)
                 question = _field(qa, "question", str, name, qa_id)
-                texts, starts = _answers(qa, context, name, qa_id)
+                texts, starts = _answers(qa, context, name, qa_id, v2_file=v2_file)
                 examples.append(QAExample(qa_id, title, context, question, texts, starts, name))
                 if len(examples) == limit:
                     return examples
     if not examples:
         raise SquadFormatError(name, None, "the data set has no questions")
     return examples
+
+
+SQUAD_V11, SQUAD_V20 = "squad-v1.1", "squad-v2.0"  # the task names of core.qa.tasks
+
+
+def squad_version(path: str | os.PathLike[str]) -> str:
+    """``"squad-v2.0"`` for a SQuAD v2.0 file (top-level ``"version": "v2.0"``, or any question with
+    ``"is_impossible": true``), else ``"squad-v1.1"``. Reads the JSON only; ``load_squad`` validates."""
+    name = os.fspath(path)
+    root = _check_type(_read_json(name), dict, "the top level", name, None)
+    if _is_v2_version(root):
+        return SQUAD_V20
+    for article in root.get("data") or ():
+        for paragraph in (article.get("paragraphs") or ()) if isinstance(article, dict) else ():
+            for qa in (paragraph.get("qas") or ()) if isinstance(paragraph, dict) else ():
+                if isinstance(qa, dict) and qa.get("is_impossible") is True:
+                    return SQUAD_V20
+    return SQUAD_V11
 
 
 def is_synthetic(path: str | os.PathLike[str]) -> bool:

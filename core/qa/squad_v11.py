@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.qa.metric import squad_scores
-from core.qa.squad import QAExample, load_squad
+from core.qa.squad import QAExample, SquadFormatError, load_squad
 from core.qa.tasks import QATask
 
 
@@ -16,7 +16,14 @@ class SquadV11(QATask):
     headline_metric = "f1"
 
     def load(self, path: str | os.PathLike[str], *, limit: int | None = None) -> list[QAExample]:
-        return load_squad(path, limit=limit)
+        """The file's questions; an unanswerable one (a SQuAD v2.0 file) is a ``SquadFormatError``."""
+        examples = load_squad(path, limit=limit)
+        for example in examples:
+            if example.is_impossible:
+                raise SquadFormatError(
+                    path, example.id, "an unanswerable question (SQuAD v2.0) in a squad-v1.1 task: read the file as squad-v2.0"
+                )
+        return examples
 
     def score(self, predictions: Mapping[str, str], examples: Sequence[Any]) -> dict[str, float]:
         """``{"f1", "exact_match", "count"}``; a question without a prediction scores 0."""

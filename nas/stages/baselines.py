@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nas.context import JobContext
+from nas.deployment import choose_precision
 from nas.errors import StageFailed
 from nas.store import repo
 from search_spaces import full_subnet
@@ -30,4 +31,17 @@ def run_baselines_stage(ctx: JobContext, teacher_dir: str) -> None:
             raise StageFailed(outcome.error)
         with ctx.sessions.begin() as s:
             repo.save_baseline(s, ctx.job_id, precision, outcome.result)
+    choose_deployment(ctx)
+
+
+def choose_deployment(ctx: JobContext) -> str:
+    """Store the job's precision and its reason (``nas.deployment``), once: a resumed job keeps its choice."""
+    with ctx.sessions() as s:
+        job = repo.get_job(s, ctx.job_id)
+        if job is not None and job.deployment:
+            return str(job.deployment["precision"])
+        measured = {b.precision: list(b.measurements) for b in repo.baselines_of(s, ctx.job_id)}
+    choice = choose_precision(ctx.spec.precision, ctx.spec.objective, measured, ctx.spec.targets)
+    ctx.update(deployment=choice)
+    return str(choice["precision"])
 

@@ -48,7 +48,7 @@ def run_refine_stage(search: JobSearch) -> None:
         if trial.params != source.params:  # a queued trial (an unspent retry) was handed out first
             search.record_failure(trial, f"refinement of trial {number} failed: the study handed out queued trial {trial.number}")
             continue
-        outcome = ctx.runner.run(request, build=BuildCall("refine", (steps, before)))
+        outcome = ctx.runner.run(request, precision=search.precision, build=BuildCall("refine", (steps, before, search.precision)))
         if outcome.result is None:
             search.record_failure(trial, f"refinement of trial {number} failed: {outcome.error}")
             continue

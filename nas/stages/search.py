@@ -72,6 +72,7 @@ def result_from_row(row: Any, *, trial_number: int, subnet: SubnetConfig, artifa
         artifact_dir=artifact_dir or row.artifact_dir or "",
         host=row.host or "",
         checksums={a.name: a.sha256 for a in row.artifacts},
+        metrics=row.metrics or {},
     )
 
 
@@ -87,10 +88,12 @@ class JobSearch:
         self.base_config = base_config
         self.space = space_for(spec.search_space, base_config)
         self.base_hidden = int(base_config.hidden_size)
+        self.precision = ctx.precision  # the deployment choice of the baselines stage (nas.deployment)
         with self.sessions() as s:
             baselines = {b.precision: b for b in repo.baselines_of(s, job_id)}
+            same = baselines.get(self.precision)  # the teacher in the precision the subnets are built in
             self.baseline_fps = {
-                m.target: m for m in (baselines["int8"].measurements if "int8" in baselines else []) if m.precision == "int8"
+                m.target: m for m in (same.measurements if same is not None else []) if m.precision == self.precision
             }
             fp32 = baselines.get("fp32")
             self.objectives = JobObjectives.of(spec, fp32.f1 if fp32 is not None else None)
@@ -139,7 +142,7 @@ class JobSearch:
                 samples = [(full, base.p90_ms, base.throughput_sps)]
                 samples += [
                     (SubnetConfig.from_dict(config), m.p90_ms, m.throughput_sps)
-                    for config, m in repo.speed_samples(s, target)
+                    for config, m in repo.speed_samples(s, target, self.precision)
                     if self._speed_key(m) == key
                 ]
                 used = predictors.warm_start(target, key, samples)
@@ -195,7 +198,7 @@ class JobSearch:
                 trial.set_user_attr("hwnas:config", subnet.to_dict())
                 out = ctx.trial_dir(f"trial-{trial.number}")
                 request = self.request(trial.number, subnet, out)
-                key = trial_cache_key(request, self.profiles)
+                key = trial_cache_key(request, self.profiles, precision=self.precision)
                 predicted = self._predict(subnet)
                 with self.sessions.begin() as s:
                     repo.start_trial(
@@ -218,7 +221,7 @@ class JobSearch:
                 skips_in_a_row = 0
                 flight = _Flight(trial, subnet, request, {t: p["p90_ms"] for t, p in predicted.items()})
                 future = pool.submit(
-                    ctx.runner.run, request, cpus=cpus, max_retries=0,  # lost workers: see retries
+                    ctx.runner.run, request, precision=self.precision, cpus=cpus, max_retries=0,  # lost workers: see retries
                     timeout_s=spec.budget.trial_timeout_s, abort=abort,
                 )  # fmt: skip
                 flights[future] = flight
@@ -343,7 +346,7 @@ class JobSearch:
             row = repo.cached_trial(s, key, exclude_job=self.job_id)
             if row is None:
                 return False
-            cached = {m.target: m.fingerprint or {} for m in row.measurements if m.precision == "int8"}
+            cached = {m.target: m.fingerprint or {} for m in row.measurements if m.precision == self.precision}
             here = {t: m.fingerprint or {} for t, m in self.baseline_fps.items()}
             if not same_machine(cached, here) or not row.artifact_dir:
                 return False

@@ -1,4 +1,7 @@
-"""The teacher stage: the base model itself when it has a QA head, else a fine-tuned copy (cached by key)."""
+"""The teacher stage: the base model itself when it has a QA head, else a fine-tuned copy (cached by key).
+
+The job's ``teacher_metrics`` say which: ``{"given": true, "source": <base dir>}`` for a base that is the
+teacher, ``{"given": false, "source": <base dir>, ...}`` with the fine-tuning's metrics otherwise."""
 
 from __future__ import annotations
 
@@ -32,6 +35,8 @@ def teacher_key(base_dir: Path, spec: JobSpec) -> str:
         "max_eval": spec.task.max_eval_examples,
         "seed": spec.seed,
     }
+    if (spec.task.version or "squad-v1.1") != "squad-v1.1":  # v1.1 teachers keep the keys they were cached under
+        payload["task"] = spec.task.version
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -43,8 +48,8 @@ def run_teacher_stage(ctx: JobContext) -> str:
     spec = ctx.spec
     ctx.update(stage="teacher")
     base_dir = resolve_base_model(spec.base_model)
-    if has_qa_head(base_dir):
-        ctx.update(teacher_dir=str(base_dir))
+    if has_qa_head(base_dir):  # the base is the teacher as it is: the job says so (the dashboard: "teacher: given")
+        ctx.update(teacher_dir=str(base_dir), teacher_metrics={"given": True, "source": str(base_dir)})
         return str(base_dir)
     key = teacher_key(base_dir, spec)
     out = (ctx.settings.teachers_dir / key).resolve()
@@ -66,8 +71,10 @@ def run_teacher_stage(ctx: JobContext) -> str:
                     "seed": spec.seed,
                 },
             }
+            if (spec.task.version or "squad-v1.1") != "squad-v1.1":  # held-out articles and a null threshold
+                kwargs["task"] = spec.task.version
             task = build_teacher.options(num_cpus=task_cpus(1))
             ctx.wait(task.remote(str(base_dir), str(out), kwargs, progress=ctx.progress_link("teacher")))
     metrics = json.loads((out / "metrics.json").read_text())
-    ctx.update(teacher_dir=str(out), teacher_metrics=metrics)
+    ctx.update(teacher_dir=str(out), teacher_metrics={"given": False, "source": str(base_dir), **metrics})
     return str(out)

@@ -37,6 +37,8 @@ class Job(Base):
     teacher_metrics: Mapped[dict[str, Any] | None]
     # the current stage's long item (teacher fine-tune, baseline, supernet): core.progress's snapshot
     stage_progress: Mapped[dict[str, Any] | None]
+    # the precision its subnets are built and measured in, and why (nas.deployment.choose_precision)
+    deployment: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
@@ -73,6 +75,8 @@ class Trial(Base):
     f1_before_refine: Mapped[float | None] = mapped_column(Float)
     exact_match_before_refine: Mapped[float | None] = mapped_column(Float)
     progress: Mapped[dict[str, Any] | None]  # while running: phase, step / total, loss, ETA (core.progress)
+    # the task's figures besides f1/exact_match (TrialResult.metrics; SQuAD v2.0: HasAns/NoAns, threshold); None for v1.1
+    metrics: Mapped[dict[str, Any] | None]
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
 
@@ -99,6 +103,7 @@ class Baseline(Base):
     stage_seconds: Mapped[dict[str, Any] | None]
     artifact_dir: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any] | None]  # as Trial.metrics
 
     job: Mapped[Job] = relationship(back_populates="baselines")
     measurements: Mapped[list["Measurement"]] = relationship(

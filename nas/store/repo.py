@@ -201,12 +201,12 @@ def list_trials(
 ) -> Sequence[Trial]:
     """One page of a job's trials, filtered, sorted and paginated by the database (unmeasured last).
 
-    ``target``: only trials with an INT8 measurement on it, and metric sorts read that measurement.
+    ``target``: only trials measured on it (in their job's precision), and metric sorts read that measurement.
     """
     q = select(Trial).where(Trial.job_id == job_id)
     if state:
         q = q.where(Trial.state == state)
-    on_target = [Measurement.trial_id == Trial.id, Measurement.precision == "int8"]
+    on_target = [Measurement.trial_id == Trial.id]  # a trial is measured in one precision: its job's
     if target is not None:
         on_target.append(Measurement.target == target)
         q = q.where(select(Measurement.id).where(*on_target).exists())
@@ -323,6 +323,7 @@ def complete_trial(
     trial.exact_match_before_refine = result.exact_match_before_refine
     trial.f1 = result.f1
     trial.exact_match = result.exact_match
+    trial.metrics = result.metrics or None
     trial.eval_questions = result.num_eval_questions
     trial.parameters = result.parameters
     trial.ir_size_bytes = result.ir_size_bytes
@@ -368,6 +369,7 @@ def save_baseline(session: Session, job_id: str, precision: str, result: TrialRe
         parameters=result.parameters,
         stage_seconds=result.stage_seconds,
         artifact_dir=result.artifact_dir,
+        metrics=result.metrics or None,
     )
     row.measurements = _measurement_rows(result)
     session.add(row)
@@ -380,14 +382,14 @@ def baselines_of(session: Session, job_id: str) -> Sequence[Baseline]:
 
 
 def pareto_points(session: Session, job_id: str, target: str, metric: str = "p90_ms") -> list[tuple[int, float, float]]:
-    """(number, F1, INT8 ``metric``: p90_ms or throughput_sps) of every completed trial measured on
+    """(number, F1, ``metric``: p90_ms or throughput_sps) of every completed trial measured on
     ``target``: columns only, one query."""
     column = {"p90_ms": Measurement.p90_ms, "throughput_sps": Measurement.throughput_sps}[metric]
     q = (
         select(Trial.number, Trial.f1, column)
         .join(Measurement, Measurement.trial_id == Trial.id)
         .where(Trial.job_id == job_id, Trial.state == "completed", Trial.f1.is_not(None))
-        .where(Measurement.target == target, Measurement.precision == "int8")
+        .where(Measurement.target == target)  # in the job's one precision (nas.deployment)
     )
     return [(n, f1, p90) for n, f1, p90 in session.execute(q)]
 

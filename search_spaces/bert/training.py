@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.model_inputs import model_input_names
 from core.qa.features import TrainFeatures
 from search_spaces.training_settings import TrainSettings
 
@@ -44,7 +45,7 @@ class TrainStats:
 class Sandwich:
     """Supernet training by the sandwich rule: every step trains the largest, the smallest and
     ``random_subnets`` random subnets of ``space`` (a ``BertSpace``) on the same batch, each by its
-    slice of the shared weights (``supernet.sliced_forward``), and sums their gradients."""
+    slice of the shared weights (its family's ``sliced``), and sums their gradients."""
 
     space: Any
     random_subnets: int = 2
@@ -151,10 +152,9 @@ def train_qa(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup))
     )
+    input_names = model_input_names(model)  # DistilBERT's forward rejects token_type_ids; RoBERTa's need none
     arrays = {
-        "input_ids": features.input_ids,
-        "attention_mask": features.attention_mask,
-        "token_type_ids": features.token_type_ids,
+        **{name: getattr(features, name) for name in input_names},
         "start_positions": features.start_positions,
         "end_positions": features.end_positions,
     }
@@ -223,7 +223,7 @@ def train_qa(
                 break
             idx = order[lo : lo + settings.batch_size]
             batch = {k: torch.from_numpy(v[idx]).to(device) for k, v in arrays.items()}
-            inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+            inputs = {k: batch[k] for k in input_names}
             optimizer.zero_grad(set_to_none=True)
             subnets = [None] if sandwich is None else sandwich.subnets(subnet_rng)
             total = 0.0
@@ -233,10 +233,10 @@ def train_qa(
                         out = model(**inputs)
                         start_logits, end_logits = out.start_logits.float(), out.end_logits.float()
                     else:
-                        from search_spaces.bert.supernet import sliced_forward
+                        from search_spaces import family_for  # the supernet's family slices it (BERT: views)
 
-                        s_logits, e_logits = sliced_forward(model, subnet, **inputs)
-                        start_logits, end_logits = s_logits.float(), e_logits.float()
+                        out = family_for(model.config).sliced(model, subnet)(**inputs)
+                        start_logits, end_logits = out.start_logits.float(), out.end_logits.float()
                 loss = _qa_loss(start_logits, end_logits, batch)
                 if soft_targets is not None:
                     kd = (
@@ -274,15 +274,12 @@ def train_qa(
 def teacher_logits(teacher: nn.Module, features: TrainFeatures, *, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """The teacher's start/end logits on every training window (eval mode: deterministic, FP32)."""
     teacher.eval()
+    names = model_input_names(teacher)
     starts, ends = [], []
     with torch.no_grad():
         for lo in range(0, len(features), batch_size):
             sl = slice(lo, lo + batch_size)
-            out = teacher(
-                input_ids=torch.from_numpy(features.input_ids[sl]),
-                attention_mask=torch.from_numpy(features.attention_mask[sl]),
-                token_type_ids=torch.from_numpy(features.token_type_ids[sl]),
-            )
+            out = teacher(**{name: torch.from_numpy(getattr(features, name)[sl]) for name in names})
             starts.append(out.start_logits.float().numpy())
             ends.append(out.end_logits.float().numpy())
     return np.concatenate(starts), np.concatenate(ends)

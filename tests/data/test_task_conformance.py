@@ -1,7 +1,8 @@
 """Conformance suite of the QA-task registry (``core.qa.tasks.TASKS``): every registered task passes it.
 
 A new task adds its registry line and, here, a sample file in its own format (``SAMPLES``) with the
-predictions that score 100 on it; every check below then runs on it too.
+predictions that score 100 on it; every check below then runs on it too. A task with unanswerable
+questions (``null_answers``) predicts "" for them, and is also checked through its null-odds path.
 """
 
 from __future__ import annotations
@@ -46,9 +47,29 @@ def _squad_v11_sample() -> tuple[dict[str, Any], dict[str, str]]:
     return {"version": "1.1", "data": list(data.values())}, perfect
 
 
+def _squad_v20_sample() -> tuple[dict[str, Any], dict[str, str]]:
+    """The v1.1 sample's articles with two unanswerable questions among them (r2b, t3): five questions,
+    so that the shared checks (half right, one missing) hold as for v1.1."""
+    data, _ = _squad_v11_sample()
+    rivers, towers = data["data"]
+    first = rivers["paragraphs"][0]["qas"]
+    first[1:] = [{"id": "r2b", "question": "How long is the Nile in miles?", "answers": [], "is_impossible": True}]
+    towers["paragraphs"][0]["qas"].append(
+        {"id": "t3", "question": "Who painted the Eiffel Tower red?", "answers": [], "is_impossible": True}
+    )
+    for article in data["data"]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                qa.setdefault("is_impossible", False)
+    perfect = {qa["id"]: (qa["answers"][-1]["text"] if qa["answers"] else "")
+               for article in data["data"] for paragraph in article["paragraphs"] for qa in paragraph["qas"]}  # fmt: skip
+    return {"version": "v2.0", "data": data["data"]}, perfect
+
+
 # task name -> (a small file of that task's format, the predictions that score 100 on it)
 SAMPLES: dict[str, Callable[[], tuple[dict[str, Any], dict[str, str]]]] = {
     "squad-v1.1": _squad_v11_sample,
+    "squad-v2.0": _squad_v20_sample,
 }
 
 NAMES = sorted(TASKS)
@@ -130,7 +151,7 @@ def test_score_perfect_wrong_and_half(task: QATask, sample: tuple[Path, dict[str
     assert task.score(half, chosen)[head] == pytest.approx(50.0)
     missing = task.score({e.id: perfect[e.id] for e in chosen[:1]}, chosen)  # no prediction scores as wrong
     assert missing[head] == pytest.approx(25.0)
-    assert all(0.0 <= v <= 100.0 for k, v in best.items() if k != "count")
+    assert all(0.0 <= v <= 100.0 for k, v in best.items() if k != "count" and not k.endswith("_total"))
 
 
 def test_score_of_nothing_is_an_error(task: QATask) -> None:
@@ -156,13 +177,67 @@ def test_evaluate_qa_scores_through_the_task(name: str, task: QATask, sample: tu
         return logits[0, offset - n : offset], logits[1, offset - n : offset]
 
     scores = evaluate_qa(run, examples, feats, batch_size=3, task=name)
-    assert scores == task.score(postprocess_predictions(examples, feats, logits[0], logits[1]), examples)
+    if not task.null_answers:
+        assert scores == task.score(postprocess_predictions(examples, feats, logits[0], logits[1]), examples)
+    else:  # the best non-null spans and null odds, at the threshold given (else the best one on these questions)
+        from core.qa.features import postprocess_with_null_odds
+
+        spans, odds = postprocess_with_null_odds(examples, feats, logits[0], logits[1])
+        assert spans == postprocess_predictions(examples, feats, logits[0], logits[1])
+        best, threshold = task.best_null_threshold(spans, odds, examples)
+        assert scores == task.score_at_threshold(spans, odds, examples, threshold) and scores[task.headline_metric] == best
+        middle = sorted(odds.values())[len(odds) // 2]
+        offset = 0
+        at = evaluate_qa(run, examples, feats, batch_size=3, task=name, null_threshold=middle)
+        answers = {qid: "" if odds[qid] > middle else span for qid, span in spans.items()}
+        assert at == task.score_at_threshold(spans, odds, examples, middle)
+        assert at[task.headline_metric] == task.score(answers, examples)[task.headline_metric] and at["threshold"] == middle
 
     def never(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         raise AssertionError("the model ran for an unknown task")
 
     with pytest.raises(ValueError, match="unknown QA task"):
         evaluate_qa(never, examples, feats, task="no-such-task")
+
+
+def test_null_answer_tasks_score_100_with_gold_spans_and_cls_for_the_unanswerable(
+    name: str, task: QATask, sample: tuple[Path, dict[str, str]], tokenizer: Any
+) -> None:
+    """Logits at the gold span of each answerable question and at CLS for the unanswerable ones score 100
+    at threshold 0 (odds = CLS score - best span score: -40 answerable, +40 unanswerable), and 0 is a best."""
+    if not task.null_answers:
+        pytest.skip(f"{name} has no unanswerable questions")
+    from core.qa.features import postprocess_with_null_odds, prepare_eval_features
+    from workers.evaluate import choose_null_threshold, evaluate_qa
+
+    examples = task.load(sample[0])
+    assert any(e.is_impossible for e in examples) and not all(e.is_impossible for e in examples)
+    feats = prepare_eval_features(examples, tokenizer, max_seq_length=64, doc_stride=16)
+    start = np.full(feats.input_ids.shape, -10.0, dtype=np.float32)
+    end = start.copy()
+    for row, (index, offsets) in enumerate(zip(feats.example_index, feats.offset_mapping)):
+        ex = examples[int(index)]
+        if ex.is_impossible:
+            start[row, 0] = end[row, 0] = 10.0
+            continue
+        first, last = ex.answer_starts[0], ex.answer_starts[0] + len(ex.answers[0])
+        tokens = [t for t, span in enumerate(offsets) if span is not None and span[0] >= first and span[1] <= last]
+        if tokens:
+            start[row, tokens[0]], end[row, tokens[-1]] = 10.0, 10.0
+    spans, odds = postprocess_with_null_odds(examples, feats, start, end)
+    assert all((odds[e.id] > 0) == e.is_impossible for e in examples), odds
+    rows = iter(range(len(feats)))
+
+    def run(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        idx = [next(rows) for _ in range(len(batch["input_ids"]))]
+        return start[idx], end[idx]
+
+    scores = evaluate_qa(run, examples, feats, task=name, null_threshold=0.0)
+    assert scores[task.headline_metric] == pytest.approx(100.0) and scores["exact_match"] == pytest.approx(100.0)
+    assert scores["threshold"] == 0.0 and scores["count"] == len(examples)
+    rows = iter(range(len(feats)))
+    chosen = choose_null_threshold(run, examples, feats, task=name)
+    assert chosen["f1"] == pytest.approx(100.0) and -40.0 <= chosen["threshold"] < 40.0
 
 
 def test_evaluate_qa_default_task_is_squad_v11_and_gold_spans_score_100(tokenizer: Any, tmp_path: Path) -> None:

@@ -105,3 +105,67 @@ def test_with_local_data_files(tmp_path: Path, files: tuple[str, str]) -> None:
     assert spec.task.train_file == files[0]
     assert spec.task.eval_file == str((tmp_path / "datasets" / "squad-validation.json").resolve())
     assert spec.task.max_seq_length == 64 and spec.search_space.layers == [2]
+
+
+def _tiny_bert_qa(out: Path, num_labels: int = 2, *, architectures: list[str] | None = None) -> Path:
+    import torch
+    import transformers
+
+    cfg = transformers.BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=32, num_labels=num_labels, architectures=architectures)  # fmt: skip
+    torch.manual_seed(0)
+    transformers.BertForQuestionAnswering(cfg).save_pretrained(out)
+    if architectures:  # save_pretrained writes the saving class's name
+        config = json.loads((out / "config.json").read_text())
+        (out / "config.json").write_text(json.dumps({**config, "architectures": architectures}))
+    return out
+
+
+@pytest.mark.parametrize("architectures", [["BertForQuestionAnswering"], ["ElectraForQuestionAnswering"]])
+def test_a_qa_head_of_other_than_two_outputs_is_refused_naming_the_base_and_the_count(tmp_path: Path, architectures: list[str]) -> None:
+    from nas.validation import base_model_of
+
+    base = _tiny_bert_qa(tmp_path / "three", num_labels=3, architectures=architectures)
+    spec = _spec("a", "b").model_copy(update={"base_model": str(base)})
+    with pytest.raises(SpecError) as info:
+        base_model_of(spec, Settings(data_dir=tmp_path))
+    assert info.value.field == "base_model"
+    assert info.value.message.startswith(f"{base}: its question-answering head has 3 outputs (its config.json's labels)")
+
+
+def test_a_qa_weight_of_the_wrong_shape_is_refused_though_the_config_says_two(tmp_path: Path) -> None:
+    """The safetensors header (never the weights) gives the qa_outputs shape."""
+    from nas.validation import base_model_of, safetensors_shape
+
+    base = _tiny_bert_qa(tmp_path / "five", num_labels=5, architectures=["BertForQuestionAnswering"])
+    config = json.loads((base / "config.json").read_text())
+    for key in ("id2label", "label2id", "num_labels"):
+        config.pop(key, None)
+    (base / "config.json").write_text(json.dumps(config))
+    assert safetensors_shape(base, "qa_outputs.weight") == [5, 16]
+    spec = _spec("a", "b").model_copy(update={"base_model": str(base)})
+    with pytest.raises(SpecError) as info:
+        base_model_of(spec, Settings(data_dir=tmp_path))
+    assert info.value.message.startswith(f"{base}: its question-answering head has 5 outputs (its qa_outputs weight)")
+
+
+def test_a_two_output_head_and_a_headless_base_pass(tmp_path: Path) -> None:
+    from nas.validation import base_model_of
+
+    good = _tiny_bert_qa(tmp_path / "good", architectures=["BertForQuestionAnswering"])
+    headless = _tiny_bert_qa(tmp_path / "headless", num_labels=3, architectures=["BertModel"])  # the teacher stage adds a head
+    for base in (good, headless):
+        assert base_model_of(_spec("a", "b").model_copy(update={"base_model": str(base)}), Settings(data_dir=tmp_path))[0] == base
+
+
+def test_a_tokenizer_without_offsets_is_refused_naming_the_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nas.validation as validation
+
+    class SlowTokenizer:
+        is_fast = False
+
+    monkeypatch.setattr(validation, "_tokenizer", lambda model_dir: SlowTokenizer())
+    with pytest.raises(SpecError) as info:
+        validation._base_tokenizer(tmp_path / "slow-base")
+    assert info.value.field == "base_model"
+    assert info.value.message.startswith(f"{tmp_path / 'slow-base'}: needs a fast (Rust) tokenizer")

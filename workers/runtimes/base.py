@@ -44,6 +44,8 @@ class Runtime(ABC):
         throughput_batch: int | None,
         min_iterations: int,
         min_seconds: float,
+        max_repeats: int = 5,
     ) -> Measurement:
         """Latency (batch of the target's latency scenario) and throughput (``throughput_batch``) at
-        ``seq_len`` on hardware target ``target``, in a process of its own, with its fingerprint."""
+        ``seq_len`` on hardware target ``target``, in a process of its own, with its fingerprint;
+        repeated (until the repeats agree) at most ``max_repeats`` times, the count in the fingerprint."""

@@ -30,8 +30,10 @@ class OpenVINORuntime(Runtime):
         throughput_batch: int | None,
         min_iterations: int,
         min_seconds: float,
+        max_repeats: int = 5,
     ) -> Measurement:
-        """``workers.benchmark.measure_ir``: each repeat in a fresh interpreter, the target's ISA and thread cap."""
+        """``workers.benchmark.measure_ir``: each repeat in a fresh interpreter, the target's ISA and thread cap;
+        at least two repeats (compared for convergence) unless ``max_repeats`` is 1."""
         from workers.benchmark import measure_ir
 
         return measure_ir(
@@ -42,6 +44,8 @@ class OpenVINORuntime(Runtime):
             throughput_batch=throughput_batch,
             min_iterations=min_iterations,
             min_seconds=min_seconds,
+            min_repeats=min(2, max_repeats),
+            max_repeats=max_repeats,
         )
 
 
