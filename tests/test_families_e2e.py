@@ -36,7 +36,7 @@ def _spec(model_dir: Path, train: str, evalf: str, family: str) -> dict[str, Any
     return {
         "name": f"{family} tiny job",
         "base_model": str(model_dir),
-        "task": {"train_file": train, "eval_file": evalf, "max_seq_length": 96, "doc_stride": 32,
+        "task": {"train_file": train, "eval_file": evalf, "max_seq_length": 128, "doc_stride": 32,
                  "max_eval_examples": EVAL_QUESTIONS, "calibration_samples": 8},  # fmt: skip
         # the anchors come first: the full model (own class), then uniform shrinks (fewer heads and FFN)
         "search_space": {"layers": [1, 2], "heads": [2, 4], "ffn": [64, 128]},
