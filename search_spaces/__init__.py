@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from core.registry import load_entry
-from search_spaces.base import JobSpace, ModelFamily, SearchSpace
+from search_spaces.base import JobSpace, ModelFamily, SearchSpace, model_type_of
 
 FAMILIES: dict[str, str] = {
     "bert": "search_spaces.bert.family",
@@ -49,8 +49,7 @@ def family_of(model_type: str | None) -> ModelFamily:
 
 def family_for(base_config: Any) -> ModelFamily:
     """The family of a base model's config (a ``read_config`` namespace, a dict or a transformers config)."""
-    model_type = base_config.get("model_type") if isinstance(base_config, dict) else getattr(base_config, "model_type", None)
-    return family_of(model_type)
+    return family_of(model_type_of(base_config))
 
 
 def space_for(spec: Any, base_config: Any) -> JobSpace:

@@ -66,6 +66,11 @@ class JobSpace(SearchSpace):
         """Everything that defines the space, JSON-serialisable (hashed into the supernet's cache key)."""
 
 
+def model_type_of(config: Any) -> str | None:
+    """The ``model_type`` of a config: a ``read_config`` namespace, a dict or a transformers config."""
+    return config.get("model_type") if isinstance(config, dict) else getattr(config, "model_type", None)
+
+
 class ModelFamily(ABC):
     """One family of encoders (``model_types`` of their Hugging Face configs) and its elastic dimensions.
 

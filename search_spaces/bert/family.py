@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core.types import SubnetConfig
-from search_spaces.base import JobSpace, ModelFamily
+from search_spaces.base import JobSpace, ModelFamily, model_type_of
 
 
 def _cfg(config: Any, key: str) -> Any:
@@ -92,8 +92,7 @@ class BertFamily(ModelFamily):
 
     def modeling_files(self, config: Any) -> list[Path]:
         """``modeling_hwnas_bert.py`` for an ``hwnas_bert`` config (per-layer widths, any hidden size)."""
-        model_type = config.get("model_type") if isinstance(config, dict) else getattr(config, "model_type", None)
-        return [Path(__file__).with_name("modeling_hwnas_bert.py")] if model_type == "hwnas_bert" else []
+        return [Path(__file__).with_name("modeling_hwnas_bert.py")] if model_type_of(config) == "hwnas_bert" else []
 
     def save_standalone(self, model: Any, out_dir: Any, tokenizer: Any = None) -> Path:
         from search_spaces.bert.extract import save_standalone

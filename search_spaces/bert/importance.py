@@ -18,11 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.model_inputs import model_input_names
 from search_spaces.bert.supernet import head_size
 
 
-def _qa_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], token_type_ids=batch["token_type_ids"])
+def importance_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The loss whose gradients rank the units: KL to the teacher's logits when the batch has them, else
+    the QA loss; the model gets only the inputs it takes (every family's importance uses this one)."""
+    out = model(**{k: batch[k] for k in model_input_names(model) if k in batch})
     if "teacher_start" in batch:
         return (
             F.kl_div(F.log_softmax(out.start_logits, -1), F.softmax(batch["teacher_start"], -1), reduction="batchmean")
@@ -45,7 +48,7 @@ def compute_importance(
     for raw in batches:
         batch = {k: torch.as_tensor(v) for k, v in raw.items()}
         model.zero_grad(set_to_none=True)
-        _qa_loss(model, batch).backward()
+        importance_loss(model, batch).backward()
         for i, layer in enumerate(model.bert.encoder.layer):
             att = layer.attention
             score = torch.zeros(heads_n)

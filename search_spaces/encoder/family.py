@@ -19,7 +19,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from core.types import SubnetConfig
-from search_spaces.base import JobSpace, ModelFamily
+from search_spaces.base import JobSpace, ModelFamily, model_type_of
 from search_spaces.bert.family import ELASTIC, SPEC_FIELDS, divisors, ffn_widths
 from search_spaces.bert.space import BaseDims, BertSpace
 from search_spaces.encoder.anatomy import BERT_KEYS, Anatomy
@@ -134,8 +134,7 @@ class EncoderFamily(ModelFamily):
         return count_parameters(model)
 
     def modeling_files(self, config: Any) -> list[Path]:
-        model_type = config.get("model_type") if isinstance(config, dict) else getattr(config, "model_type", None)
-        return [Path(__file__).with_name("modeling_hwnas_sliced.py")] if model_type == "hwnas_sliced" else []
+        return [Path(__file__).with_name("modeling_hwnas_sliced.py")] if model_type_of(config) == "hwnas_sliced" else []
 
     def save_standalone(self, model: Any, out_dir: Any, tokenizer: Any = None) -> Path:
         from search_spaces.encoder.extract import save_standalone

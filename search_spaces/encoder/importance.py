@@ -22,25 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.model_inputs import model_input_names
+from search_spaces.bert.importance import importance_loss
 from search_spaces.encoder.anatomy import Anatomy
 from search_spaces.encoder.extract import dims
 from search_spaces.encoder.modeling_hwnas_sliced import get_module, has_module
-
-
-def model_inputs(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The batch's arrays the model takes (``core.model_inputs``), of those the batch has."""
-    return {k: batch[k] for k in model_input_names(model) if k in batch}
-
-
-def _loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    out = model(**model_inputs(model, batch))
-    if "teacher_start" in batch:
-        return (
-            F.kl_div(F.log_softmax(out.start_logits, -1), F.softmax(batch["teacher_start"], -1), reduction="batchmean")
-            + F.kl_div(F.log_softmax(out.end_logits, -1), F.softmax(batch["teacher_end"], -1), reduction="batchmean")
-        ) / 2
-    return (F.cross_entropy(out.start_logits, batch["start_positions"]) + F.cross_entropy(out.end_logits, batch["end_positions"])) / 2
 
 
 def _layers(anatomy: Anatomy, model: nn.Module) -> nn.ModuleList:
@@ -68,7 +53,7 @@ def compute_importance(
         for raw in batches:
             batch = {k: torch.as_tensor(v, device=device) for k, v in raw.items()}
             model.zero_grad(set_to_none=True)
-            _loss(model, batch).backward()
+            importance_loss(model, batch).backward()
             for i, layer in enumerate(layers):
                 score = torch.zeros(heads_n)
                 for lin in _head_linears(anatomy, layer):
