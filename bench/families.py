@@ -6,8 +6,8 @@ Only MiniLM is packaged, so the other families' real-size models are built from 
 random weights: speed depends on the shapes (layers, hidden, heads, FFN, sequence length), not on the
 weights, and the vocabulary is the locally trained one (2,000 pieces; a real checkpoint's larger
 embedding table changes the IR's size, not its compute). F1 at these sizes would mean nothing with
-random weights; the INT8 method check is done on tiny models trained here instead
-(not yet written: the INT8 F1-drop check of issue 21 is still open), so this section is speed only.
+random weights; the INT8 method check (``bench.family_int8``) is done on tiny models trained here
+instead: the section's second table.
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m bench.families                  # every family, writes BENCHMARKS.md
     HF_HUB_OFFLINE=1 .venv/bin/python -m bench.families --families roberta distilbert --seq-len 128 --no-output
@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import DATA, ROOT
-from bench.family_models import FAMILIES, family_config, family_tokenizer, qa_class
+from bench import DATA, ROOT, family_int8
+from bench.family_models import FAMILIES, calibration_windows, family_config, family_tokenizer, qa_class
 from bench.report import invocation, replace_section
 
 SECTION = "families"
@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.families", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     p.add_argument("--train-file", default=str(DATA / "squad-v1.1-train-head.json"))
+    p.add_argument("--eval-file", default=str(DATA / "xquad-en.json"), help="scores the INT8 method check only")
+    p.add_argument("--no-accuracy", action="store_true", help="speed only: skip the INT8 method check on tiny trained models")
+    family_int8.add_arguments(p)
     p.add_argument("--seq-len", type=int, default=128, help="measured (and calibrated) window length")
     p.add_argument("--calibration", type=int, default=32, help="NNCF calibration windows")
     p.add_argument("--iterations", type=int, default=20)
@@ -50,17 +53,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     p.add_argument("--no-output", action="store_true", help="print the section only")
     return p.parse_args(argv)
-
-
-def calibration_windows(tokenizer: Any, train_file: str, seq_len: int, count: int) -> list[dict[str, Any]]:
-    """``count`` single-window batches of real SQuAD windows in the family's own tokenizer."""
-    from core.qa.features import prepare_train_features
-    from core.qa.squad import load_squad
-
-    feats = prepare_train_features(load_squad(train_file, limit=4 * count), tokenizer, max_seq_length=seq_len, doc_stride=seq_len // 4)
-    rows = range(min(count, len(feats.input_ids)))
-    return [{"input_ids": feats.input_ids[i : i + 1], "attention_mask": feats.attention_mask[i : i + 1],
-             "token_type_ids": feats.token_type_ids[i : i + 1]} for i in rows]  # fmt: skip
 
 
 def one_family(family: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -121,10 +113,7 @@ def section(rows: list[dict[str, Any]], acc: list[dict[str, Any]], args: argpars
             f"{i['throughput_sps']:.1f} | {i['throughput_sps'] / f['throughput_sps']:.2f} | {f['ir_mb']} / {i['ir_mb']} |"
         )
     if acc:
-        lines += ["", "INT8 method check on tiny trained models (F1 on held-out questions, FP32 IR vs INT8 IR):", "",
-                  "| family | steps trained | questions | FP32 F1 | INT8 F1 | drop |", "|---|---|---|---|---|---|"]  # fmt: skip
-        for a in acc:
-            lines.append(f"| {a['family']} | {a['steps']} | {a['questions']} | {a['fp32_f1']:.1f} | {a['int8_f1']:.1f} | {a['fp32_f1'] - a['int8_f1']:+.1f} |")
+        lines += ["", *family_int8.table(acc, args.check_seq_len)]
     return "\n".join(lines)
 
 
@@ -135,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         for family in args.families:
             rows.append(one_family(family, args, Path(tmp)))
             print(json.dumps(rows[-1]), flush=True)
-    body = section(rows, [], args)
+        acc = [] if args.no_accuracy else family_int8.run_checks(args.families, args, Path(tmp))
+    body = section(rows, acc, args)
     print(body)
     if not args.no_output:
         replace_section(Path(args.output), SECTION, body)

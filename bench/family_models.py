@@ -146,3 +146,14 @@ def tiny_family_model(family: str, out_dir: Path, squad_file: str | Path, *, qa_
         config["architectures"] = model.config.architectures
         cfg_path.write_text(json.dumps(config, indent=2))
     return out_dir
+
+
+def calibration_windows(tokenizer: Any, train_file: str, seq_len: int, count: int) -> list[dict[str, Any]]:
+    """``count`` single-window batches of real SQuAD windows in the family's own tokenizer."""
+    from core.qa.features import prepare_train_features
+    from core.qa.squad import load_squad
+
+    feats = prepare_train_features(load_squad(train_file, limit=4 * count), tokenizer, max_seq_length=seq_len, doc_stride=seq_len // 4)
+    rows = range(min(count, len(feats.input_ids)))
+    return [{"input_ids": feats.input_ids[i : i + 1], "attention_mask": feats.attention_mask[i : i + 1],
+             "token_type_ids": feats.token_type_ids[i : i + 1]} for i in rows]  # fmt: skip

@@ -308,6 +308,12 @@ class JobSearch:
         feasible = all(v <= 0 for v in constraints.values())
         with self.sessions.begin() as s:
             repo.complete_trial(s, self.job_id, result, reused_from=reused_from, feasible=feasible)
+        self._tell_success(trial, result, constraints, reused_from)
+
+    def _tell_success(
+        self, trial: optuna.Trial, result: TrialResult, constraints: dict[str, float], reused_from: int | str | None
+    ) -> None:
+        """The Optuna half of a success (the store's half is already committed)."""
         trial.set_user_attr("hwnas:exact_match", result.exact_match)
         trial.set_user_attr("hwnas:parameters", result.parameters)
         trial.set_user_attr("hwnas:ir_size_mb", round(result.ir_size_bytes / 2**20, 3))
@@ -361,8 +367,22 @@ class JobSearch:
         return True
 
     def _fail_stale(self) -> None:
-        """Trials left RUNNING by a coordinator that died: fail them with a reason (their budget is re-spent)."""
+        """Trials left RUNNING by a coordinator that died: fail them with a reason (their budget is re-spent).
+
+        A trial the store already completed (the coordinator died between the store's commit and
+        Optuna's tell) keeps its result: Optuna is told the stored figures instead."""
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            with self.sessions() as s:
+                row = repo.get_trial(s, self.job_id, t.number)
+                done = row is not None and row.state == "completed"
+                if done:
+                    subnet = SubnetConfig.from_dict(row.config)
+                    result = result_from_row(row, trial_number=t.number, subnet=subnet)
+                    reused = (row.stage_seconds or {}).get("reused_from_trial")
+            if done:
+                log.info("job %s: trial %d was stored as completed before the restart; keeping it", self.job_id, t.number)
+                self._tell_success(optuna.Trial(self.study, t._trial_id), result, self.objectives.constraints(result), reused)
+                continue
             reason = "coordinator restarted while the trial was running"
             with self.sessions.begin() as s:
                 repo.fail_trial(s, self.job_id, t.number, reason)

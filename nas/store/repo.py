@@ -350,7 +350,7 @@ def fail_trial(session: Session, job_id: str, number: int, error: str) -> None:
 
 def _end_trial(session: Session, job_id: str, number: int, state: str, reason: str) -> None:
     trial = get_trial(session, job_id, number)
-    if trial is None:
+    if trial is None or trial.state == "completed":  # a stored result is never overwritten by a later failure
         return
     trial.state = state
     trial.progress = None

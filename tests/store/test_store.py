@@ -51,6 +51,23 @@ def test_trial_lifecycle_round_trip(db_url: str) -> None:
         assert repo.get_job(s, "j1").synthetic_data is True
 
 
+def test_a_completed_trial_is_never_overwritten_by_a_later_failure(db_url: str) -> None:
+    """A coordinator killed between the store's commit and Optuna's tell finds the trial RUNNING in
+    Optuna on restart; failing it there must not lose the stored result."""
+    upgrade(db_url)
+    sessions = session_factory(make_engine(db_url))
+    with sessions.begin() as s:
+        repo.create_job(s, job_id="j3", spec={"budget": {"trials": 1}}, synthetic=False)
+        repo.start_trial(s, "j3", number=0, optuna_trial_id=1, config=_result(0).subnet.to_dict())
+    with sessions.begin() as s:
+        repo.complete_trial(s, "j3", _result(0))
+    with sessions.begin() as s:
+        repo.fail_trial(s, "j3", 0, "coordinator restarted while the trial was running")
+    with sessions() as s:
+        row = repo.get_trial(s, "j3", 0)
+        assert (row.state, row.error, row.f1) == ("completed", None, pytest.approx(71.5))
+
+
 def test_unique_trial_number_per_job(db_url: str) -> None:
     from sqlalchemy.exc import IntegrityError
 

@@ -147,3 +147,40 @@ def test_calibration_batches_are_the_teachers_inputs(family: str, tiny: PerFamil
     batches = calibration_batches(req)
     assert len(batches) == 3
     assert all(tuple(b) == EXPECTED[family] and b["input_ids"].shape == (1, 128) for b in batches)
+
+
+def _quantized_consumers(model: Any) -> set[str]:
+    """Op types fed by the INT8 model's quantizers, looking through the Reshape/Transpose of attention heads."""
+    seen: set[str] = set()
+
+    def follow(node: Any) -> None:
+        for out in node.outputs():
+            for target in out.get_target_inputs():
+                op = target.get_node()
+                if op.get_type_name() in ("Reshape", "Transpose"):
+                    follow(op)
+                else:
+                    seen.add(op.get_type_name())
+
+    for op in model.get_ops():
+        if op.get_type_name() in ("FakeQuantize", "FakeConvert"):
+            follow(op)
+    return seen
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_int8_recipe_quantizes_only_each_familys_matmuls(family: str, tiny: PerFamily) -> None:
+    """The trials' NNCF recipe (transformer model type) on each family: quantizers feed matmuls only.
+
+    Plain ``nncf.quantize`` also quantizes LayerNorm (MVN) inputs, residual and embedding sums and, in
+    DeBERTa, its relative-position gathers: the scopes that cost a trained model its F1. The F1 drop of
+    the recipe on tiny *trained* models of every family is in BENCHMARKS.md (``bench.family_int8``)."""
+    from workers.quantize import quantize_int8, quantized_node_count
+
+    t = tiny[family]
+    calibration = [{k: getattr(t["train"], k)[i : i + 1] for k in QA_INPUTS} for i in range(len(t["train"].input_ids))]
+    int8 = quantize_int8(_ir(t), calibration, subset_size=len(calibration))
+    assert quantized_node_count(int8) > 0
+    fed = _quantized_consumers(int8)
+    # attention's two matmuls may be fused into one op; ShapeOf reads only the shape of a quantized tensor
+    assert "MatMul" in fed and fed <= {"MatMul", "ScaledDotProductAttention", "ShapeOf"}, fed
