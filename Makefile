@@ -22,7 +22,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/lint-imports   # the layers of pyproject.toml [tool.importlinter]
-	$(PY) -m pytest -ra --durations=20
+	# two test processes share the 2 cores (a job's test waits on processes and polls much of the time);
+	# the few that restart PostgreSQL or compare speeds run alone afterwards (marker `serial`)
+	$(PY) -m pytest -ra --durations=25 -n 2 --dist loadfile -m "not serial"
+	$(PY) -m pytest -ra --durations=5 -m serial
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -ra -m "not slow"

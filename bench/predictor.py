@@ -41,6 +41,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quiet-load", type=float, default=1.0)
     p.add_argument("--quiet-wait-s", type=float, default=1800)
     p.add_argument("--measure-seconds", type=float, default=2.0)
+    p.add_argument("--seq-len", type=int, default=256, help="window length built and measured")
+    p.add_argument("--measure-iterations", type=int, default=50, help="at least this many calls per measurement")
+    p.add_argument("--max-repeats", type=int, default=5, help="measurement repeats until the medians settle (at most)")
+    p.add_argument("--throughput-batch", type=int, default=16)
     p.add_argument("--note", default="")
     p.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     return p.parse_args(argv)
@@ -82,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     for i, sub in enumerate(subnets):
         req = TrialRequest(
             job_id="bench-predictor", trial_number=i, subnet=sub, teacher_dir=str(teacher), train_file=args.train_file,
-            eval_file=args.train_file, max_seq_length=256, doc_stride=128, max_eval_examples=4, calibration_samples=16,
-            quant_subset_size=16, targets=("native",), output_dir=str(args.work_dir / f"subnet-{i}"),
-            supernet_dir=sn["supernet_dir"], measure_seconds=args.measure_seconds,
+            eval_file=args.train_file, max_seq_length=args.seq_len, doc_stride=args.seq_len // 2, max_eval_examples=4,
+            calibration_samples=16, quant_subset_size=16, targets=("native",), output_dir=str(args.work_dir / f"subnet-{i}"),
+            supernet_dir=sn["supernet_dir"], measure_seconds=args.measure_seconds, measure_iterations=args.measure_iterations,
+            measure_max_repeats=args.max_repeats, throughput_batch=args.throughput_batch,
         )  # fmt: skip
         build_candidate(req)
         reqs.append(req)
@@ -99,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         **errors(subnets, p90, sps, space.base.hidden),
         "repeat_p90": mape([(b.p90_ms, a.p90_ms) for a, b in zip(first, again)]),
         "repeat_sps": mape([(b.throughput_sps, a.throughput_sps) for a, b in zip(first, again)]),
-        "n": len(subnets), "repeats": len(again), "load": load, "started": started, "wall_s": time.perf_counter() - t0,
+        "n": len(subnets), "repeats": len(again), "seq_len": args.seq_len, "throughput_batch": args.throughput_batch, "load": load, "started": started, "wall_s": time.perf_counter() - t0,
         "fingerprint": first[0].fingerprint,
         "subnets": [{**s.to_dict(), "p90_ms": a, "throughput_sps": b} for s, a, b in zip(subnets, p90, sps)],
     }  # fmt: skip
@@ -121,7 +126,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
         "",
         f"Machine: {fp.get('cpu_model_name')} [{fp.get('microarchitecture')}], {fp.get('logical_cpus')} logical CPUs, OpenVINO {fp.get('openvino_version')}. "
         f"{r['n']} random INT8 subnets of bench.supernet's space ({min(layers)} to {max(layers)} layers), measured back to back: SingleStream b=1 p90 and "
-        f"Offline b=16 throughput at seq 256, target `native`. The service's predictor (`LinearCostPredictor`) is scored on measurements it was not fitted on.",
+        f"Offline b={r.get('throughput_batch', 16)} throughput at seq {r.get('seq_len', 256)}, target `native`. The service's predictor (`LinearCostPredictor`) is scored on measurements it was not fitted on.",
         "",
         "| mean absolute percentage error | SingleStream p90 | Offline throughput |",
         "| --- | ---: | ---: |",

@@ -59,6 +59,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quiet-load", type=float, default=1.0, help="before measuring, wait until the 1-min load average is at most this")
     p.add_argument("--quiet-wait-s", type=float, default=3600, help="... for at most this long (then measure anyway, and say so)")
     p.add_argument("--measure-seconds", type=float, default=2.0, help="minimum seconds per scenario and repeat")
+    p.add_argument("--seq-len", type=int, default=256, help="window length built, scored and measured")
+    p.add_argument("--measure-iterations", type=int, default=50, help="at least this many calls per measurement")
+    p.add_argument("--max-repeats", type=int, default=5, help="measurement repeats until the medians settle (at most)")
+    p.add_argument("--throughput-batch", type=int, default=16)
+    p.add_argument("--calibration", type=int, default=300, help="NNCF calibration windows")
     p.add_argument("--reuse", action="store_true", help="report the last run's results.json again (no builds, no measurements)")
     p.add_argument("--note", default="")
     p.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -137,9 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     def request(name: str, subnet: Any, *, supernet: bool) -> TrialRequest:
         return TrialRequest(
             job_id="bench-refine", trial_number=0, subnet=subnet, teacher_dir=str(teacher), train_file=args.train_file,
-            eval_file=str(evalf), max_seq_length=256, doc_stride=128, max_eval_examples=args.max_eval_examples,
-            calibration_samples=300, targets=("native",), output_dir=str(args.work_dir / name),
+            eval_file=str(evalf), max_seq_length=args.seq_len, doc_stride=args.seq_len // 2, max_eval_examples=args.max_eval_examples,
+            calibration_samples=args.calibration, targets=("native",), output_dir=str(args.work_dir / name),
             supernet_dir=sn["supernet_dir"] if supernet else None, finetune_lr=args.lr, measure_seconds=args.measure_seconds,
+            measure_iterations=args.measure_iterations, measure_max_repeats=args.max_repeats, throughput_batch=args.throughput_batch,
         )  # fmt: skip
 
     rows: list[dict[str, Any]] = []
@@ -200,7 +206,7 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], floor: float, x
         f"Command: `{invocation().replace(' --reuse', '')}` (started {started}; {wall_s / 60:.1f} min). {args.note}",
         "",
         f"Machine: {fp.get('cpu_model_name')} [{fp.get('microarchitecture')}], {fp.get('logical_cpus')} logical CPUs, OpenVINO {fp.get('openvino_version')}. "
-        f"Target `native`; SingleStream b=1 and Offline b=16 at seq 256, every IR measured back to back at the end of the run.",
+        f"Target `native`; SingleStream b=1 and Offline b={args.throughput_batch} at seq {args.seq_len}, every IR measured back to back at the end of the run.",
         "",
         f"Teacher and supernet: bench.supernet's (`{Path(str(teacher)).name}`). F1 on the first {args.max_eval_examples} questions of the held-out train articles "
         f"({n_held} in all), never on XQuAD. Each subnet is sliced from the supernet and INT8-quantized as a search trial is (\"before\"), then refined "

@@ -14,7 +14,7 @@ from api.server import ServiceThread, free_port
 from nas.config import Settings
 from tests.helpers import dominated, unzip, wait_for_job
 
-EVAL_QUESTIONS = 40
+EVAL_QUESTIONS = 24
 
 
 def tiny_spec(model_dir: Path, train: str, evalf: str, **overrides) -> dict:  # type: ignore[no-untyped-def]
@@ -27,14 +27,15 @@ def tiny_spec(model_dir: Path, train: str, evalf: str, **overrides) -> dict:  # 
             "max_seq_length": 128,
             "doc_stride": 48,
             "max_eval_examples": EVAL_QUESTIONS,
-            "calibration_samples": 8,
+            "calibration_samples": 4,
         },
         "search_space": {"layers": [1, 2, 4], "heads": [2, 4], "ffn": [32, 128]},
         "targets": ["native"],
         "budget": {"trials": 4},
         "sampler": "random",
         "seed": 3,
-        "measure": {"iterations": 10, "seconds": 0.2, "throughput_batch": 4},
+        # the shortest measurement the service allows: these tests check the loop, not the figures
+        "measure": {"iterations": 5, "seconds": 0.1, "throughput_batch": 2, "max_repeats": 2},
     }
     spec.update(overrides)
     return spec

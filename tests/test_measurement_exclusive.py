@@ -20,7 +20,7 @@ def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 def test_measurements_never_overlap_builds_or_each_other(tmp_path, tiny_qa_model, squad_files, ray_local) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(data_dir=tmp_path / "data", port=free_port(), max_concurrent_trials=2)
-    spec = tiny_spec(tiny_qa_model, *squad_files, targets=["native", "cascadelake"], budget={"trials": 4, "max_concurrent": 2}, seed=5)
+    spec = tiny_spec(tiny_qa_model, *squad_files, targets=["native", "cascadelake"], budget={"trials": 3, "max_concurrent": 2}, seed=5)
     spec["search_space"] = {"layers": [1, 2, 3, 4], "heads": [1, 2, 4], "ffn": [32, 64, 128]}  # 36 configs: few repeats
     with ServiceThread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
         job_id = client.post("/api/v1/jobs", json=spec).raise_for_status().json()["id"]

@@ -20,7 +20,7 @@ def test_jobs_wait_in_the_store_for_a_coordinator(tmp_path, ray_local, tiny_qa_m
         r = client.get("/api/v1/ready")
         assert r.status_code == 503 and "coordinator not running" in r.json()["detail"]
         assert client.get("/api/v1/workers").status_code == 503
-        waiting = client.post("/api/v1/jobs", json=tiny_spec(tiny_qa_model, *squad_files, name="waits")).raise_for_status().json()["id"]
+        waiting = client.post("/api/v1/jobs", json=tiny_spec(tiny_qa_model, *squad_files, name="waits", budget={"trials": 1})).raise_for_status().json()["id"]
         dropped = client.post("/api/v1/jobs", json=tiny_spec(tiny_qa_model, *squad_files, name="dropped")).raise_for_status().json()["id"]
         r = client.post(f"/api/v1/jobs/{dropped}/cancel")
         assert r.status_code == 200 and r.json()["status"] == "cancelled"  # queued: cancelled at once

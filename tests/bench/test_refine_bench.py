@@ -35,7 +35,8 @@ def test_refine_bench_reports_before_after_and_speed(supernet_bench, monkeypatch
     monkeypatch.setattr(refine, "FRONT", {1: (2, [4, 2], [128, 32]), 2: (4, [2, 2, 2, 2], [32, 32, 32, 32])})
     out = tmp_path / "BENCH.md"
     argv = ["--supernet-bench", str(bench), "--train-file", train, "--xquad", train, "--subnets", "1", "2", "--steps", "2",
-            "--max-eval-examples", "8", "--measure-seconds", "0.2", "--quiet-wait-s", "0", "--work-dir", str(tmp_path / "work"), "--output", str(out)]  # fmt: skip
+            "--max-eval-examples", "8", "--measure-seconds", "0.1", "--quiet-wait-s", "0", "--work-dir", str(tmp_path / "work"), "--output", str(out),
+            "--seq-len", "64", "--measure-iterations", "5", "--max-repeats", "1", "--throughput-batch", "2", "--calibration", "8"]  # fmt: skip
     assert refine.main([*argv[:6], "--subnets", "1", *argv[9:]]) == 0  # a first run with one subnet ...
     first = json.loads((tmp_path / "work" / "builds.json").read_text())["rows"]
     assert refine.main(argv) == 0  # ... then both: trial 1 and the teachers are reused, trial 2 is built, all measured

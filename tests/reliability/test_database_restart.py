@@ -25,6 +25,7 @@ def _restart_postgres() -> float:
 
 
 @pytest.mark.postgres
+@pytest.mark.serial  # every other PostgreSQL test would see the outage too
 def test_postgres_restart_mid_job(tmp_path, ray_local, tiny_qa_model, squad_files) -> None:  # type: ignore[no-untyped-def]
     if not Path("/etc/postgresql").is_dir():
         pytest.skip("no local PostgreSQL cluster to restart")

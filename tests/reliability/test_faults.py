@@ -26,11 +26,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _build_workers() -> list[psutil.Process]:
-    """Ray names a worker process after the task it runs (``ray::build``)."""
+    """This test process's own Ray build workers (Ray names a worker after the task it runs, ``ray::build``).
+
+    Only descendants of this process: another test process (``pytest -n 2``) runs its own Ray beside it."""
     found = []
-    for p in psutil.process_iter(["cmdline"]):
+    for p in psutil.Process().children(recursive=True):
         try:
-            if any(part.startswith("ray::build") for part in p.info["cmdline"] or []):
+            if any(part.startswith("ray::build") for part in p.cmdline()):
                 found.append(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
