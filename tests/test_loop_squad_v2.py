@@ -28,7 +28,7 @@ from tests.helpers import unzip, wait_for_job
 pytestmark = pytest.mark.slow
 
 EVAL_QUESTIONS = 60
-TEACHER_STEPS = 120  # enough for the teacher to answer some questions and abstain on others (60 abstained on all)
+TEACHER_STEPS = 200  # the teacher then answers some questions and abstains on others (60 and 120 steps abstained on every answerable one)
 SEQ, STRIDE = 128, 48
 METRIC = "SQuAD v2.0 F1 (official semantics; null threshold chosen on held-out train questions)"
 
@@ -55,13 +55,13 @@ def v2_spec(train: str, evalf: str) -> dict[str, Any]:
             "max_eval_examples": EVAL_QUESTIONS,
             "calibration_samples": 8,
         },
-        # the first trial (the largest anchor) is the teacher's own width: it answers, so the check below
-        # compares real span-or-abstain decisions; the second is a narrower FFN
+        # the one trial (the largest anchor) is the teacher's own width: it answers, so the check below
+        # compares real span-or-abstain decisions
         "search_space": {"layers": [6], "heads": [12], "ffn": [768, 1536]},
         "targets": ["native"],
-        "budget": {"trials": 2},
+        "budget": {"trials": 1},
         "sampler": "random",
-        "teacher": {"max_steps": TEACHER_STEPS, "batch_size": 16, "learning_rate": 3e-4, "max_train_examples": 600},
+        "teacher": {"max_steps": TEACHER_STEPS, "batch_size": 16, "learning_rate": 3e-4, "max_train_examples": 1200},
         "measure": {"iterations": 5, "seconds": 0.1, "throughput_batch": 2, "max_repeats": 1},
     }
 
@@ -167,7 +167,7 @@ def test_v2_job_reports_hasans_noans_and_the_threshold(service, finished_job) ->
         figures[f"baseline-{b['precision']}"] = {k: m[k] for k in ("f1", "HasAns_f1", "NoAns_f1", "threshold")}
     trials = service.get(f"/api/v1/jobs/{job['id']}/trials").json()
     done = [t for t in trials if t["state"] == "completed"]
-    assert len(done) == 2, [t["error"] for t in trials]
+    assert len(done) == 1, [t["error"] for t in trials]
     for t in done:
         m = t["metrics"]
         assert m["task"] == "squad-v2.0" and m["metric"] == METRIC and m["f1"] == t["f1"] and m["exact"] == t["exact_match"]
