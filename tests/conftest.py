@@ -57,3 +57,26 @@ def ray_local():
     connect_ray(Settings(ray_num_cpus=2))  # the service's own way: the node declares its target slots
     yield ray
     ray.shutdown()
+
+
+# The longest files first, so that `pytest -n 2 --dist loadfile` (make test) does not end on one of them
+# alone while the other process idles; the rest keep their order.
+LONGEST_FIRST = (
+    "tests/reliability/test_faults.py",
+    "tests/test_families_e2e.py",
+    "tests/test_search_jobs.py",
+    "tests/test_loop_tiny.py",
+    "tests/cluster/test_multinode.py",
+    "tests/test_measurement_exclusive.py",
+    "tests/test_cli_interrupt.py",
+    "tests/api/test_coordination.py",
+    "tests/reliability/test_disk_full.py",
+    "tests/browser/test_dashboard.py",
+    "tests/bench/test_predictor_bench.py",
+    "tests/workers/test_quantize.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: ties keep their order

@@ -57,7 +57,9 @@ def _reproduce_f1(d: Path, eval_file: str, card: dict[str, Any]) -> float:
     from core.qa.squad import load_squad
     from workers.evaluate import evaluate_qa, openvino_runner
 
-    compiled = ov.Core().compile_model(ov.Core().read_model(d / "openvino_model.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    # as the service scored it (its card says the precision): INT8 as deployed, FP32 in f32 arithmetic
+    config = {"INFERENCE_PRECISION_HINT": "f32"} if card["precision"] == "fp32" else {}
+    compiled = ov.Core().compile_model(ov.Core().read_model(d / "openvino_model.xml"), "CPU", config)
     tok = AutoTokenizer.from_pretrained(d)
     examples = load_squad(eval_file, limit=EVAL_QUESTIONS)
     data = card["data"]

@@ -9,7 +9,7 @@ from api.server import ServiceThread, free_port
 from nas.config import Settings
 from tests.helpers import wait_for_job
 
-pytestmark = [pytest.mark.slow, pytest.mark.serial]  # it compares speeds: alone on the CPUs
+pytestmark = [pytest.mark.slow, pytest.mark.soak]  # fine-tunes MiniLM and compares speeds: `make test-soak`, alone
 
 
 def test_minilm_int8_subnets_beat_the_fp32_teacher(tmp_path, squad_files, ray_local) -> None:  # type: ignore[no-untyped-def]

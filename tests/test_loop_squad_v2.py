@@ -26,6 +26,7 @@ from nas.config import Settings
 from tests.helpers import unzip, wait_for_job
 
 pytestmark = pytest.mark.slow
+SOAK = pytest.mark.soak  # the job fine-tunes a 200-step MiniLM teacher: `make test-soak`, outside CI
 
 EVAL_QUESTIONS = 60
 TEACHER_STEPS = 200  # the teacher then answers some questions and abstains on others (60 and 120 steps abstained on every answerable one)
@@ -150,6 +151,7 @@ def _answers_run_qa_style(examples, feats, start, end, threshold: float, n_best:
 # ---------- the job ----------
 
 
+@SOAK
 def test_v2_job_reports_hasans_noans_and_the_threshold(service, finished_job) -> None:  # type: ignore[no-untyped-def]
     job = finished_job
     assert job["status"] == "completed", job["error"]
@@ -179,6 +181,7 @@ def test_v2_job_reports_hasans_noans_and_the_threshold(service, finished_job) ->
     print("\nsquad-v2.0 job figures:", json.dumps(figures, indent=1))
 
 
+@SOAK
 def test_stored_f1_equals_an_independent_recomputation(service, finished_job, v2_files, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import openvino as ov
     from transformers import AutoTokenizer
