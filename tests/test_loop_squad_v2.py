@@ -79,7 +79,7 @@ def finished_job(service, v2_files) -> dict[str, Any]:  # type: ignore[no-untype
     began = time.perf_counter()
     r = service.post("/api/v1/jobs", json=v2_spec(*v2_files))
     assert r.status_code == 201, r.text
-    job = wait_for_job(service, r.json()["id"], timeout=900)
+    job = wait_for_job(service, r.json()["id"], timeout=1800)
     job["_wall_s"] = time.perf_counter() - began
     return job
 
