@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import DATA
+from bench import DATA, ROOT
 from bench.family_models import FAMILIES, calibration_windows, tiny_family_model
 
 # A tiny encoder that learns something in a few minutes on 2 cores (from random weights, F1 ~10-20)
@@ -122,11 +122,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-file", default=str(DATA / "squad-v1.1-train-head.json"))
     p.add_argument("--eval-file", default=str(DATA / "xquad-en.json"))
     add_arguments(p)
+    p.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    p.add_argument("--no-output", action="store_true", help="print the table only")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="hwnas-int8-check-") as tmp:
         rows = run_checks(args.families, args, Path(tmp))
-    print("\n".join(table(rows, args.check_seq_len)))
+    body = "\n".join(section(rows, args))
+    print(body)
+    if not args.no_output:
+        from bench.report import replace_section
+
+        replace_section(Path(args.output), "family-int8", body)
     return 0
+
+
+def section(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[str]:
+    """The BENCHMARKS.md section of a standalone run: command and CPU, then the table."""
+    from bench.report import invocation
+    from targets.cpu import detect_cpu
+
+    cpu = detect_cpu()
+    return ["## INT8 method check per model family", "", f"`{invocation()}`", "",
+            f"CPU: {cpu['model_name']} ({cpu.get('microarchitecture', '?')}), {cpu['logical_cpus']} logical CPUs.", "",
+            *table(rows, args.check_seq_len)]  # fmt: skip
 
 
 if __name__ == "__main__":
