@@ -84,7 +84,7 @@ def one_family(family: str, args: argparse.Namespace, work: Path) -> dict[str, A
                        min_seconds=args.seconds, max_repeats=args.repeats, min_repeats=min(2, args.repeats))  # fmt: skip
         row[precision] = {"p50_ms": m.p50_ms, "p90_ms": m.p90_ms, "throughput_sps": m.throughput_sps,
                           "spread_pct": m.fingerprint.get("spread_pct"), "ir_mb": round(sum(p.stat().st_size for p in xml.parent.glob("openvino_model.*")) / 2**20, 1)}  # fmt: skip
-    row["cpu"] = m.fingerprint.get("cpu") or m.fingerprint.get("cpu_model")
+    row["cpu"] = m.fingerprint.get("cpu_model_name")
     row["microarchitecture"] = m.fingerprint.get("microarchitecture")
     row["seconds"] = round(time.perf_counter() - began, 1)
     return row

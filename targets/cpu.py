@@ -44,7 +44,12 @@ def microarchitecture(vendor: str, family: int | None, model: int | None, flags:
     if key == "intel" and family == 6 and model is not None:
         if model == 85:
             return "cascadelake" if "avx512_vnni" in present else "skylake"
-        return _INTEL_FAMILY6.get(model, "unknown")
+        named = _INTEL_FAMILY6.get(model)
+        if named is None and {"amx_int8", "amx_bf16"} <= present and "avx512_fp16" in present:
+            # a hypervisor may report a desktop model number (seen: 167) for a Xeon whose AMX it passes through;
+            # AMX-INT8/BF16 with AVX512-FP16 is the Sapphire Rapids ISA, which is what OpenVINO's kernels follow
+            return "sapphirerapids"
+        return named or "unknown"
     if key == "amd" and family == 25:
         return "zen4" if "avx512f" in present else "zen3"
     if key == "amd" and family == 26:

@@ -42,6 +42,8 @@ INTEL, AMD = "GenuineIntel", "AuthenticAMD"
         (INTEL, 6, 173, [], "graniterapids"),
         (INTEL, 6, 174, [], "graniterapids"),
         (INTEL, 6, 42, [], "unknown"),
+        (INTEL, 6, 167, ["avx512f", "amx_int8", "amx_bf16", "avx512_fp16"], "sapphirerapids"),
+        (INTEL, 6, 167, ["avx512f", "avx512_vnni"], "unknown"),
         (INTEL, 19, 1, [], "unknown"),
         (AMD, 25, 1, ["avx2"], "zen3"),
         (AMD, 25, 17, ["avx2", "avx512f"], "zen4"),
