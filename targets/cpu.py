@@ -45,9 +45,9 @@ def microarchitecture(vendor: str, family: int | None, model: int | None, flags:
         if model == 85:
             return "cascadelake" if "avx512_vnni" in present else "skylake"
         named = _INTEL_FAMILY6.get(model)
-        if named is None and {"amx_int8", "amx_bf16"} <= present and "avx512_fp16" in present:
+        if named is None and {"amx_int8", "amx_bf16"} <= present:
             # a hypervisor may report a desktop model number (seen: 167) for a Xeon whose AMX it passes through;
-            # AMX-INT8/BF16 with AVX512-FP16 is the Sapphire Rapids ISA, which is what OpenVINO's kernels follow
+            # AMX-INT8/BF16 is the Sapphire Rapids ISA (and later), which is what OpenVINO's kernels follow
             return "sapphirerapids"
         return named or "unknown"
     if key == "amd" and family == 25:
