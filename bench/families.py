@@ -60,7 +60,7 @@ def one_family(family: str, args: argparse.Namespace, work: Path) -> dict[str, A
 
     from core.model_inputs import model_input_names
     from workers.benchmark import measure_ir
-    from workers.export import save_ir, to_openvino
+    from workers.export import ir_size_bytes, save_ir, to_openvino
     from workers.quantize import quantize_int8
 
     name, (layers, hidden, heads, ffn) = SHAPES[family]
@@ -83,7 +83,7 @@ def one_family(family: str, args: argparse.Namespace, work: Path) -> dict[str, A
         m = measure_ir(xml, precision=precision, seq_len=args.seq_len, min_iterations=args.iterations,
                        min_seconds=args.seconds, max_repeats=args.repeats, min_repeats=min(2, args.repeats))  # fmt: skip
         row[precision] = {"p50_ms": m.p50_ms, "p90_ms": m.p90_ms, "throughput_sps": m.throughput_sps,
-                          "spread_pct": m.fingerprint.get("spread_pct"), "ir_mb": round(sum(p.stat().st_size for p in xml.parent.glob("openvino_model.*")) / 2**20, 1)}  # fmt: skip
+                          "spread_pct": m.fingerprint.get("spread_pct"), "ir_mb": round(ir_size_bytes(xml.parent) / 2**20, 1)}  # fmt: skip
     row["cpu"] = m.fingerprint.get("cpu_model_name")
     row["microarchitecture"] = m.fingerprint.get("microarchitecture")
     row["seconds"] = round(time.perf_counter() - began, 1)

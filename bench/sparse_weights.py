@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from targets import detect_cpu
-    from workers.export import save_ir, to_openvino
+    from workers.export import ir_size_bytes, save_ir, to_openvino
     from workers.quantize import quantize_int8
 
     args = parse_args(argv)
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             prune_linears(model, sparsity)
             int8 = quantize_int8(to_openvino(model, seq_len=args.seq_len), calib, subset_size=16)
             xml = save_ir(int8, Path(tmp) / f"s{sparsity}")
-            size = sum(p.stat().st_size for p in xml.parent.glob("openvino_model.*")) / 2**20
+            size = ir_size_bytes(xml.parent) / 2**20
             dense = measure(xml, args.seq_len, args.batch, args.seconds, None)
             sparse = measure(xml, args.seq_len, args.batch, args.seconds, max(sparsity - 0.05, 0.0) if sparsity else None)
             rows.append((sparsity, size, dense, sparse))
