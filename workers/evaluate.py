@@ -10,6 +10,7 @@ from rich.progress import Progress
 from core.model_inputs import QA_INPUTS, model_input_names, select_inputs
 from core.progress import current as current_progress
 from core.qa.features import EvalFeatures, iter_batches, postprocess_predictions, postprocess_with_null_odds
+from core.qa.length_policy import LengthPolicy, run_with_policy
 from core.qa.metric import f1_score, metric_max_over_ground_truths
 from core.qa.squad import QAExample
 from core.qa.tasks import DEFAULT_TASK, get_task
@@ -65,6 +66,7 @@ def evaluate_qa(
     show_progress: bool = False,
     task: str = DEFAULT_TASK,
     null_threshold: float | None = None,
+    length_policy: LengthPolicy | None = None,
 ) -> dict[str, Any]:
     """The task's scores (``core.qa.tasks``) after n-best post-processing: for SQuAD v1.1
     ``{"f1", "exact_match", "count"}``, in percent.
@@ -73,9 +75,16 @@ def evaluate_qa(
     ``null_threshold``; choose it on held-out TRAIN questions (``choose_null_threshold``) and pass it
     here for the eval file. None: the threshold that maximises F1 on these very questions (the official
     ``best_f1``), which only a held-out set's own figures may use. Ignored by tasks without null answers.
+
+    ``length_policy``: run each window at its policy length (``core.qa.length_policy``), sorted into
+    batches by length; None runs them as stored (padded to ``max_seq_length``). The scores are the same.
     """
     scorer = get_task(task)  # an unknown task fails before the model runs
-    start_logits, end_logits = _logits(run, features, batch_size, show_progress)
+    if length_policy is not None:
+        arrays = {"input_ids": features.input_ids, "attention_mask": features.attention_mask, "token_type_ids": features.token_type_ids}
+        start_logits, end_logits = run_with_policy(run, arrays, length_policy, batch_size)
+    else:
+        start_logits, end_logits = _logits(run, features, batch_size, show_progress)
     if scorer.null_answers:
         spans, odds = postprocess_with_null_odds(examples, features, start_logits, end_logits)
         if null_threshold is None:

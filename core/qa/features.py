@@ -283,7 +283,7 @@ def postprocess_predictions(
 
     Candidates are the ``n_best`` top start and end tokens of each window; a span is valid
     when both ends are context tokens, end >= start and it is at most ``max_answer_length``
-    tokens. Its score is start logit + end logit. Examples without a valid span get "".
+    tokens (padding never is). Its score is start logit + end logit. Examples without a valid span get "".
     """
     return postprocess_with_null_odds(
         examples, features, start_logits, end_logits, n_best=n_best, max_answer_length=max_answer_length
@@ -315,6 +315,11 @@ def postprocess_with_null_odds(
     null_odds = {example.id: float("inf") for example in examples}
     if len(features) == 0:
         return predictions, null_odds
+    # padding is never a candidate: masked here, the n-best lists (and so F1) do not depend on how much
+    # padding a window ran with (``core.qa.length_policy``)
+    padding = np.asarray(features.attention_mask) == 0
+    start_logits = np.where(padding, -np.inf, start_logits)
+    end_logits = np.where(padding, -np.inf, end_logits)
     k = min(n_best, start_logits.shape[1])
     start_tokens = np.argsort(-start_logits, axis=1, kind="stable")[:, :k]
     end_tokens = np.argsort(-end_logits, axis=1, kind="stable")[:, :k]

@@ -141,7 +141,9 @@ def test_gold_logits_give_gold_answers_on_synthetic_data(tmp_path: Path, tokeniz
 
 def _toy_features(*windows: list[tuple[int, int] | None], example_index: list[int]) -> EvalFeatures:
     ids = np.zeros((len(windows), len(windows[0])), dtype=np.int64)
-    return EvalFeatures(ids, ids, ids, np.array(example_index), [list(w) for w in windows])
+    mask = np.ones_like(ids)
+    mask[:, -1] = 0  # the last token is [PAD]
+    return EvalFeatures(ids, mask, ids, np.array(example_index), [list(w) for w in windows])
 
 
 TOY = QAExample("t", "", "alpha beta gamma delta", "q?", ("beta",), (6,))
@@ -166,6 +168,7 @@ def _logits(peaks: dict[int, float], length: int = 10) -> np.ndarray:
         ({9: 9.0, 4: 2.0}, {9: 9.0, 7: 5.0}, {}, "alpha beta gamma delta"),  # padding is never an answer
         ({4: 9.0, 6: 2.0}, {7: 9.0, 6: 1.0}, {"max_answer_length": 3}, "gamma delta"),  # 4 tokens too long
         ({1: 9.0}, {2: 9.0}, {"n_best": 1}, ""),  # no valid candidate among the top 1
+        ({9: 9.0, 5: 5.0}, {9: 9.0, 5: 5.0}, {"n_best": 1}, "beta"),  # padding takes no n-best place
     ],
 )
 def test_postprocess_span_rules(
