@@ -126,6 +126,9 @@ class TrialRequest:
     # sliced from it instead of from ``teacher_dir``; distillation (``finetune_steps``) still uses the teacher.
     supernet_dir: str | None = None
     task: str = "squad-v1.1"  # the QA task (core.qa.tasks) the data is read and scored as
+    # the deployment sweep per target (nas.spec.DeploymentSpec as a dict: length_policies, buckets,
+    # offline_batches, query_samples, loadgen); None: measured at max_seq_length padding only
+    deployment: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

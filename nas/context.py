@@ -120,4 +120,14 @@ def trial_request(
         quant_subset_size=quant.subset_size,
         supernet_dir=supernet_dir,
         task=task.version or "squad-v1.1",
+        deployment=_deployment(spec),
     )
+
+
+def _deployment(spec: JobSpec) -> dict[str, Any] | None:
+    d = spec.deployment
+    if not d.enabled:
+        return None
+    batches = d.offline_batches or sorted({1, spec.measure.throughput_batch})
+    return {"length_policies": list(d.length_policies), "buckets": list(d.buckets), "offline_batches": batches,
+            "query_samples": d.query_samples, "loadgen": d.loadgen, "objective": spec.objective}  # fmt: skip

@@ -60,6 +60,8 @@ def trial_cache_key(req: TrialRequest, target_profiles: dict[str, dict[str, Any]
         del fields["measure_max_repeats"]
     if fields.get("task") == "squad-v1.1":  # likewise the default task
         del fields["task"]
+    if fields.get("deployment") is None:  # no deployment sweep, as results stored before it had: keep their keys
+        fields.pop("deployment", None)
     fields["subnet"] = req.subnet.encoding()
     fields["teacher_dir"] = weights_digest(req.teacher_dir)
     fields["supernet_dir"] = weights_digest(req.supernet_dir) if req.supernet_dir else None

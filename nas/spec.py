@@ -166,6 +166,34 @@ class MeasureSpec(_Strict):
     )
 
 
+class DeploymentSpec(_Strict):
+    """How each trial's IR is deployed on each target, chosen by measurement (``workers.deployment_timing``):
+    the sequence-length policy and Offline batch with the most samples/s (SingleStream: the policy with the
+    lowest p90), over a query set of the eval file's real window lengths, against the same IR at a fixed
+    padded length (``measure``'s figures, kept as the "fixed length" view). The objectives use the chosen
+    deployment's figures. F1 is the same under every policy (same windows, only the padding differs)."""
+
+    enabled: bool = Field(default=True, description="false: every IR measured at max_seq_length padding only (earlier jobs)")
+    length_policies: list[Literal["fixed", "buckets", "dynamic"]] = Field(
+        default_factory=lambda: ["buckets", "dynamic"],
+        min_length=1,
+        description="policies swept besides the fixed length: buckets (one static shape per bucket) and dynamic (a dynamic sequence dimension)",
+    )
+    buckets: list[int] = Field(default_factory=lambda: [128, 192, 256, 384], min_length=1, description="bucket lengths (cut to max_seq_length, which is always one)")
+    offline_batches: list[int] | None = Field(
+        default=None, description="Offline batch sizes swept for the best policy; left out: 1 and measure.throughput_batch"
+    )
+    query_samples: int = Field(default=64, ge=8, le=100_000, description="windows of the eval file (seeded sample) in the query set")
+    loadgen: bool = Field(
+        default=True, description="measure the chosen deployment with MLPerf LoadGen too (short runs: never a valid MLPerf result)"
+    )
+
+    @field_validator("buckets", "offline_batches")
+    @classmethod
+    def _positive(cls, v: list[int] | None) -> list[int] | None:
+        return None if v is None else _unique_sorted(v, "deployment sizes")
+
+
 class QuantizationSpec(_Strict):
     """NNCF post-training INT8 quantization of every trial's OpenVINO model (and the INT8 baseline)."""
 
@@ -275,6 +303,7 @@ class JobSpec(_Strict):
     )
     teacher: TeacherSpec = TeacherSpec()
     measure: MeasureSpec = MeasureSpec()
+    deployment: DeploymentSpec = DeploymentSpec()
     quantization: QuantizationSpec = QuantizationSpec()
     anchor_trials: int = Field(
         default=4, ge=0, le=16,

@@ -27,6 +27,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ __all__ = [
     "compile_config",
     "error_text",
     "main",
+    "measure_deployment",
     "measure_ir",
     "spread_pct",
     "synthetic_inputs",
@@ -115,6 +117,64 @@ def measure_ir(
     combined.fingerprint["target_source"] = hw.source
     combined.fingerprint["target_profile"] = hw.to_profile()
     return combined
+
+
+def measure_deployment(
+    xml_path: str | Path,
+    *,
+    target: str | HardwareTarget = "native",
+    precision: str = "int8",
+    lengths: list[int],
+    max_length: int,
+    policies: tuple[str, ...] = ("fixed", "buckets"),
+    buckets: tuple[int, ...] | None = None,
+    batches: tuple[int, ...] = (1, 16),
+    objective: str = "throughput",
+    loadgen: bool = False,
+    fixed: dict[str, Any] | None = None,
+    log_dir: str | Path | None = None,
+    min_iterations: int = 20,
+    min_seconds: float = 1.0,
+    warmup: int = 5,
+    timeout_s: float = 600,
+) -> dict[str, Any]:
+    """The deployment sweep of one IR on one target (``workers.deployment_timing``), once, in a fresh
+    interpreter with the target's ISA cap: every policy's SingleStream and Offline figures over the query
+    set ``lengths`` (real window lengths), and the chosen deployment with its reason. ``fixed`` (figures already
+    taken at full padding: ``single_stream`` and ``offline`` rows) joins the candidates as the fixed policy."""
+    hw = get_target(target)
+    _check_precision(precision)
+    from core.qa.length_policy import POLICIES
+
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown or not policies:
+        raise ValueError(f"length policies must be some of {', '.join(POLICIES)}, got {list(policies)}")
+    if not batches or min(batches) < 1:
+        raise ValueError(f"Offline batch sizes must be at least 1, got {list(batches)}")
+    if objective not in ("throughput", "latency"):
+        raise ValueError(f"objective must be throughput or latency, got {objective!r}")
+    xml = Path(xml_path).resolve()
+    if not xml.is_file():
+        raise FileNotFoundError(f"IR not found: {xml}")
+    spec = {"lengths": [int(n) for n in lengths], "max_length": max_length, "policies": list(policies), "buckets": buckets,
+            "batches": list(batches), "objective": objective, "loadgen": loadgen, "fixed": fixed,
+            "log_dir": str(log_dir) if log_dir else None}  # fmt: skip
+    cmd = [
+        sys.executable, "-m", "workers.benchmark", str(xml),
+        "--target", hw.name, "--profile", json.dumps(hw.to_profile()), "--precision", precision,
+        "--min-iterations", str(min_iterations), "--min-seconds", str(min_seconds), "--warmup", str(warmup),
+    ]  # fmt: skip
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="hwnas-deployment-") as spec_file:
+        json.dump(spec, spec_file)  # a file, not an argument: a query set of thousands of lengths is long
+        spec_file.flush()
+        try:
+            proc = subprocess.run([*cmd, "--deployment", "@" + spec_file.name], cwd=PROJECT_ROOT,
+                                  env=child_env(hw, os.environ), capture_output=True, text=True, timeout=timeout_s)  # fmt: skip
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(f"the deployment sweep of {xml.name} for {hw.name} timed out after {timeout_s}s") from exc
+    if proc.returncode != 0:
+        raise RuntimeError(f"the deployment sweep of {xml.name} for {hw.name} failed (exit {proc.returncode}):\n" + error_text(proc.stderr))
+    return _last_json_line(proc.stdout, proc.stderr)
 
 
 def _run_child(cmd: list[str], env: dict[str, str], xml: Path, target: str, timeout_s: float) -> Measurement:

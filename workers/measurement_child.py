@@ -70,6 +70,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-seconds", type=float, default=2.0)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--json", action="store_true", help="print the Measurement as one JSON line")
+    p.add_argument(
+        "--deployment",
+        help="JSON: run the deployment sweep (workers.deployment_timing) instead; lengths, max_length, policies, batches, objective, loadgen",
+    )
     return p.parse_args(argv)
 
 
@@ -77,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     normal_priority()  # first: OpenVINO's threads inherit the niceness of the thread that starts them
     args = parse_args(argv)
     apply_isa_cap(target_from_args(args))
+    if args.deployment:
+        from workers.deployment_timing import run_deployment
+
+        print(json.dumps(run_deployment(args)), flush=True)
+        return 0
     m = run_benchmark(args)
     print(json.dumps(m.to_dict()) if args.json else format_table(m), flush=True)
     return 0

@@ -26,6 +26,7 @@ from core.artifacts import ZIP_NAME, sha256_of
 from core.types import Measurement, TrialRequest, TrialResult
 from workers import datasets
 from workers.compression import CompressionStep, StepContext, get_step
+from workers.deployed import deployed_measurement, fixed_rows
 from workers.evaluate import evaluate_qa
 from workers.export import IR_XML, ir_size_bytes, save_ir, to_openvino
 from workers.runtimes import DEFAULT_RUNTIME, Runtime, get_runtime
@@ -316,6 +317,8 @@ def measure_candidate(req: TrialRequest, target: str, *, precision: str = "int8"
         min_seconds=req.measure_seconds,
         max_repeats=req.measure_max_repeats,
     )
+    if req.deployment is not None:
+        m = deployed_measurement(m, _deployment_sweep(req, xml, target, precision, m))
     fingerprint = {
         **m.fingerprint,
         "started_at": began,
@@ -325,6 +328,34 @@ def measure_candidate(req: TrialRequest, target: str, *, precision: str = "int8"
         "ir_sha256": ir_sha256,
     }
     return replace(m, fingerprint=fingerprint)
+
+
+def _deployment_sweep(req: TrialRequest, xml: Path, target: str, precision: str, fixed: Measurement) -> dict[str, Any] | None:
+    """The runtime's deployment sweep over a seeded sample of the eval file's real window lengths."""
+    from core.qa.length_policy import real_lengths
+    from workers.deployment_timing import query_lengths
+
+    d = req.deployment or {}
+    feats = datasets.eval_features(req.eval_file, req.max_eval_examples, req.teacher_dir, req.max_seq_length, req.doc_stride)
+    lengths = query_lengths(real_lengths(feats.attention_mask), int(d.get("query_samples", 64)), req.seed)
+    policies = tuple(p for p in d.get("length_policies", ("buckets", "dynamic")) if p != "fixed")
+    if not policies:  # only the fixed length asked for: measure_ir's figures are the deployment
+        return None
+    return runtime().measure_deployment(
+        xml,
+        target=target,
+        precision=precision,
+        lengths=lengths.tolist(),
+        max_length=req.max_seq_length,
+        policies=policies,
+        buckets=tuple(d["buckets"]) if d.get("buckets") else None,
+        batches=tuple(d.get("offline_batches") or (1, req.throughput_batch)),
+        objective=str(d.get("objective", "throughput")),
+        loadgen=bool(d.get("loadgen", True)),
+        fixed=fixed_rows(fixed),
+        min_iterations=max(5, req.measure_iterations // 2),
+        min_seconds=req.measure_seconds / 2,
+    )
 
 
 def _node_id() -> str | None:

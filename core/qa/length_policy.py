@@ -111,13 +111,19 @@ class PlannedBatch:
 
 
 def plan_batches(lengths: np.ndarray, policy: LengthPolicy, batch_size: int) -> list[PlannedBatch]:
-    """Windows sorted by padded length (stable), grouped by it and cut into batches of ``batch_size``:
-    the Offline order, where no batch mixes lengths."""
+    """Windows sorted by padded length (stable) and cut into batches of ``batch_size``, the Offline order:
+    a static policy never mixes padded lengths in a batch (one compiled shape each); ``dynamic`` cuts the
+    sorted order into consecutive batches, each padded to its longest window (Intel's MLPerf BERT way)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     padded = policy.padded_lengths(np.asarray(lengths))
     order = np.argsort(padded, kind="stable")
     batches: list[PlannedBatch] = []
+    if not policy.static:  # consecutive windows of the sorted order, each batch at its longest one's length
+        for i in range(0, len(order), batch_size):
+            rows = order[i : i + batch_size]
+            batches.append(PlannedBatch(int(padded[rows].max()), rows))
+        return batches
     for length in np.unique(padded):
         rows = order[padded[order] == length]
         batches.extend(PlannedBatch(int(length), rows[i : i + batch_size]) for i in range(0, len(rows), batch_size))

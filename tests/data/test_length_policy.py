@@ -63,6 +63,13 @@ def test_plan_sorts_by_length_never_mixes_lengths_and_covers_every_row_once() ->
     assert policy.padding_share(lengths) < LengthPolicy.make("fixed", 384).padding_share(lengths)
 
 
+def test_dynamic_batches_are_full_and_padded_to_their_longest_window() -> None:
+    lengths = np.array([300, 20, 47, 33, 129, 18, 200])
+    plan = plan_batches(lengths, LengthPolicy.make("dynamic", 384), batch_size=3)
+    assert [b.rows.tolist() for b in plan] == [[1, 5, 2], [3, 4, 6], [0]]  # by padded length, stable
+    assert [b.length for b in plan] == [48, 208, 304]
+
+
 def test_run_with_policy_gives_each_row_its_own_logits_and_pads_the_rest() -> None:
     """A runner whose logits depend on the row's tokens only: the scattered result must equal the
     padded run on real positions, whatever order and width the batches ran in."""
@@ -84,7 +91,10 @@ def test_run_with_policy_gives_each_row_its_own_logits_and_pads_the_rest() -> No
         start, end = run_with_policy(run, arrays, policy, batch_size=2)
         real = mask.astype(bool)
         assert np.array_equal(start[real], full[0][real]) and np.array_equal(end[real], full[1][real])
-        beyond = np.arange(width)[None, :] >= policy.padded_lengths(np.array(lengths))[:, None]
+        ran_at = np.zeros(len(lengths), dtype=np.int64)
+        for b in plan_batches(np.array(lengths), policy, 2):
+            ran_at[b.rows] = b.length
+        beyond = np.arange(width)[None, :] >= ran_at[:, None]
         assert np.isneginf(start[beyond]).all() and np.isfinite(start[~beyond]).all()
         assert beyond.any() == (name != "fixed")
     assert min(seen_widths) == 16

@@ -137,3 +137,36 @@ def test_measure_reports_the_scenario_it_ran(runtime: Runtime, exported: dict[st
     assert (m.target, m.precision, m.seq_len, m.throughput_batch) == ("native", precision, SEQ, 2)
     assert 0 < m.p50_ms <= m.p90_ms and m.throughput_sps > 0 and m.latency_iterations >= 5
     assert m.fingerprint and m.fingerprint.get("emulated") is False
+
+
+def test_deployment_sweep_measures_every_policy_and_says_what_it_chose(runtime: Runtime, exported: dict[str, Any]) -> None:
+    """A runtime with a deployment sweep measures each length policy over the query set's real lengths,
+    keeps the fixed-length figures as a candidate, and explains the choice; LoadGen ran the chosen one."""
+    from workers.deployed import deployed_measurement, fixed_rows
+
+    precision = "int8" if "int8" in runtime.precisions else runtime.precisions[0]
+    fixed = runtime.measure(exported[precision], target="native", precision=precision, seq_len=64, throughput_batch=4,
+                            min_iterations=5, min_seconds=0.1, max_repeats=1)  # fmt: skip
+    lengths = [9, 12, 17, 30, 33, 40, 64, 20, 11, 25, 48, 60]
+    sweep = runtime.measure_deployment(
+        exported[precision], target="native", precision=precision, lengths=lengths, max_length=64, policies=("buckets", "dynamic"),
+        buckets=(16, 32, 48), batches=(1, 4), objective="throughput", loadgen=True, fixed=fixed_rows(fixed), min_iterations=5, min_seconds=0.1,
+    )  # fmt: skip
+    if sweep is None:
+        pytest.skip(f"{runtime.name} has no deployment sweep")
+    assert [r["policy"]["name"] for r in sweep["sweep"]] == ["buckets", "dynamic", "fixed"]
+    buckets = sweep["sweep"][0]
+    assert buckets["policy"]["buckets"] == [16, 32, 48, 64] and 0 < buckets["padding_share"] < sweep["sweep"][2]["padding_share"]
+    assert sweep["query_set"]["samples"] == len(lengths) and sweep["query_set"]["max"] == 64
+    best = max((o for r in sweep["sweep"] for o in r["offline"]), key=lambda o: o["samples_per_second"])
+    assert sweep["offline"]["samples_per_second"] == best["samples_per_second"]
+    assert sweep["single_stream"]["p90_ms"] == min(r["single_stream"]["p90_ms"] for r in sweep["sweep"])
+    assert "Offline:" in sweep["reason"] and "vs fixed 64" in sweep["reason"]
+    lg = sweep["loadgen"]
+    assert lg["label"] == "LoadGen, not a valid MLPerf run" and not lg["offline"]["mlperf_valid"]
+    assert lg["single_stream"]["p90_ms"] > 0 and lg["offline"]["samples_per_second"] > 0
+    assert Path(lg["offline"]["summary_path"]).is_file()
+    deployed = deployed_measurement(fixed, sweep)
+    assert deployed.throughput_sps == lg["offline"]["samples_per_second"] and deployed.p90_ms == lg["single_stream"]["p90_ms"]
+    assert deployed.fingerprint["fixed_length"]["throughput_sps"] == fixed.throughput_sps
+    assert deployed.fingerprint["deployment"]["figures_by"].startswith("loadgen")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 from core.types import Measurement
 from workers.evaluate import Runner  # model inputs by name -> (start_logits, end_logits)
@@ -49,3 +50,25 @@ class Runtime(ABC):
         """Latency (batch of the target's latency scenario) and throughput (``throughput_batch``) at
         ``seq_len`` on hardware target ``target``, in a process of its own, with its fingerprint;
         repeated (until the repeats agree) at most ``max_repeats`` times, the count in the fingerprint."""
+
+    def measure_deployment(
+        self,
+        model_path: str | Path,
+        *,
+        target: str,
+        precision: str,
+        lengths: list[int],
+        max_length: int,
+        policies: tuple[str, ...],
+        buckets: tuple[int, ...] | None,
+        batches: tuple[int, ...],
+        objective: str,
+        loadgen: bool,
+        fixed: dict[str, Any] | None,
+        min_iterations: int,
+        min_seconds: float,
+    ) -> dict[str, Any] | None:
+        """The deployment sweep (``workers.deployment_timing``) of the model on ``target`` over a query set
+        of real window ``lengths``: each length policy's SingleStream and Offline figures, the chosen one
+        and why. None: this runtime runs one fixed shape only (the trial keeps ``measure``'s figures)."""
+        return None

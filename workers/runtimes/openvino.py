@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from core.types import Measurement
 from workers.evaluate import openvino_runner
@@ -47,6 +48,34 @@ class OpenVINORuntime(Runtime):
             min_repeats=min(2, max_repeats),
             max_repeats=max_repeats,
         )
+
+    def measure_deployment(
+        self,
+        model_path: str | Path,
+        *,
+        target: str,
+        precision: str,
+        lengths: list[int],
+        max_length: int,
+        policies: tuple[str, ...],
+        buckets: tuple[int, ...] | None,
+        batches: tuple[int, ...],
+        objective: str,
+        loadgen: bool,
+        fixed: dict[str, Any] | None,
+        min_iterations: int,
+        min_seconds: float,
+    ) -> dict[str, Any] | None:
+        """``workers.benchmark.measure_deployment``: one fresh interpreter with the target's ISA and thread cap;
+        LoadGen's logs beside the model (``loadgen-<target>/``)."""
+        from workers.benchmark import measure_deployment
+
+        return measure_deployment(
+            model_path, target=target, precision=precision, lengths=lengths, max_length=max_length, policies=policies,
+            buckets=buckets, batches=batches, objective=objective, loadgen=loadgen, fixed=fixed, min_iterations=min_iterations,
+            log_dir=Path(model_path).parent / f"loadgen-{target}",
+            min_seconds=min_seconds,
+        )  # fmt: skip
 
 
 RUNTIME = OpenVINORuntime()
