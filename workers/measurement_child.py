@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     apply_isa_cap(target_from_args(args))
     if args.deployment:
-        from workers.deployment_timing import run_deployment
+        from workers.deployment_child import run_deployment
 
         print(json.dumps(run_deployment(args)), flush=True)
         return 0
