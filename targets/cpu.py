@@ -50,6 +50,8 @@ def microarchitecture(vendor: str, family: int | None, model: int | None, flags:
             # AMX-INT8/BF16 is the Sapphire Rapids ISA (and later), which is what OpenVINO's kernels follow
             return "sapphirerapids"
         return named or "unknown"
+    if key == "amd" and family == 23:  # Zen and Zen 2 (Rome: model 49): AVX2, no AVX-512, no VNNI
+        return "zen2" if model is not None and model >= 0x30 else "zen"
     if key == "amd" and family == 25:
         return "zen4" if "avx512f" in present else "zen3"
     if key == "amd" and family == 26:

@@ -46,9 +46,11 @@ INTEL, AMD = "GenuineIntel", "AuthenticAMD"
         (INTEL, 6, 167, ["avx512f", "avx512_vnni"], "unknown"),
         (INTEL, 19, 1, [], "unknown"),
         (AMD, 25, 1, ["avx2"], "zen3"),
+        (AMD, 23, 49, ["avx2"], "zen2"),  # EPYC Rome, as a 2-vCPU VM reports it
+        (AMD, 23, 1, ["avx2"], "zen"),
         (AMD, 25, 17, ["avx2", "avx512f"], "zen4"),
         (AMD, 26, 2, ["avx512f"], "zen5"),
-        (AMD, 23, 49, [], "unknown"),
+        (AMD, 24, 0, [], "unknown"),  # Hygon
         ("", None, None, [], "unknown"),
     ],
 )
