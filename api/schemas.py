@@ -6,7 +6,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, computed_field, create_model
 
 from core.types import Measurement
 
@@ -15,10 +15,35 @@ class _FromORM(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class _MeasurementBase(_FromORM):
+    @computed_field(description="how the model runs on this target as measured (the deployment sweep's choice) and why; "
+                    "null for a measurement at a fixed padded length only")  # fmt: skip
+    @property
+    def deployment(self) -> dict[str, Any] | None:
+        return deployment_summary(getattr(self, "fingerprint", None) or {})
+
+
+def deployment_summary(fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+    """The deployment of a measurement's fingerprint (``workers.deployed``) in a few fields for API and dashboard."""
+    d, fixed = fingerprint.get("deployment"), fingerprint.get("fixed_length")
+    if not d:
+        return None
+    off, ss = d["offline"], d["single_stream"]
+    return {
+        "offline": {"length_policy": off["length_policy"], "batch": off.get("batch"), "streams": off.get("streams"), "nireq": off.get("nireq")},
+        "single_stream": {"length_policy": ss["length_policy"]},
+        "reason": d.get("reason"),
+        "figures_by": d.get("figures_by"),
+        "loadgen_label": (d.get("loadgen") or {}).get("label"),
+        "fixed_length": {k: fixed[k] for k in ("seq_len", "p90_ms", "throughput_sps", "throughput_batch")} if fixed else None,
+        "query_set": d.get("query_set"),
+    }
+
+
 # The wire format's measurement, field for field (written once, in core.types), read from the ORM row.
 _hints = get_type_hints(Measurement)
 MeasurementOut = create_model(
-    "MeasurementOut", __base__=_FromORM, __doc__=Measurement.__doc__,
+    "MeasurementOut", __base__=_MeasurementBase, __doc__=Measurement.__doc__,
     **{f.name: (_hints[f.name], ...) for f in fields(Measurement)},  # type: ignore[call-overload]
 )  # fmt: skip
 

@@ -40,7 +40,7 @@ SECTION = "deployment"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.deployment", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--teacher-steps", type=int, default=400)
+    p.add_argument("--teacher-steps", type=int, default=300)
     p.add_argument("--query-samples", type=int, default=256)
     p.add_argument("--seconds", type=float, default=3.0, help="per measured configuration (sweep and LoadGen)")
     p.add_argument("--app-seconds", type=int, default=10)
@@ -134,7 +134,8 @@ def speed(xml: Path, precision: str, lengths: dict[int, np.ndarray], args: argpa
 
     q384 = query_lengths(lengths[384], args.query_samples, 0).tolist()
     q256 = query_lengths(lengths[256], args.query_samples, 0).tolist()
-    common = {"precision": precision, "min_seconds": args.seconds, "min_iterations": 30}
+    # SingleStream takes at least one query per sample of the set: its p90 is then that of the length mix
+    common = {"precision": precision, "min_seconds": args.seconds, "min_iterations": args.query_samples}
     log(f"{precision}: the sweep at 384 (fixed, buckets, dynamic; batch 1 and 16) and LoadGen of its choice")
     sweep = measure_deployment(xml, lengths=q384, max_length=384, policies=("fixed", "buckets", "dynamic"), batches=(1, 16), loadgen=True,
                                log_dir=args.out / f"loadgen-{precision}-chosen", **common)  # fmt: skip

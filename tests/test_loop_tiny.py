@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -127,6 +130,47 @@ def test_downloaded_model_loads_and_reproduces_stored_f1(service, finished_job, 
     one = tok(examples[0].question, examples[0].context, truncation="only_second", max_length=128, return_tensors="np")
     out = compiled({k: one[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")})
     assert out[compiled.output(0)].shape == one["input_ids"].shape
+
+
+def test_zip_carries_its_deployment_and_its_example_reproduces_f1_and_throughput(service, tiny_qa_model, squad_files, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Every trial chooses a deployment per target by measurement (length policy, Offline batch, streams),
+    stores it with the fixed-length figures beside it, and the zip's ``run_deployment.py`` (openvino, numpy
+    and the tokenizer only) applies ``deployment.json``: the stored F1 exactly and, timed in this same run,
+    the stored Offline throughput within 10%. Measured a second long per scenario, as LoadGen's is."""
+    client, _ = service
+    spec = tiny_spec(tiny_qa_model, *squad_files, budget={"trials": 1}, anchor_trials=1, seed=5,
+                     measure={"iterations": 20, "seconds": 2.0, "throughput_batch": 4, "max_repeats": 2})  # fmt: skip
+    r = client.post("/api/v1/jobs", json=spec)
+    assert r.status_code == 201, r.text
+    job = wait_for_job(client, r.json()["id"], timeout=600)
+    assert job["status"] == "completed", job
+    trial = client.get(f"/api/v1/jobs/{job['id']}/trials").json()[0]
+    m = trial["measurements"][0]
+    deployment = m["fingerprint"]["deployment"]
+    assert {r["policy"]["name"] for r in deployment["sweep"]} == {"buckets", "dynamic", "fixed"}
+    assert m["throughput_sps"] == deployment["loadgen"]["offline"]["samples_per_second"]
+    assert m["fingerprint"]["fixed_length"]["seq_len"] == 128 and "vs fixed 128" in deployment["reason"]
+    assert deployment["loadgen"]["label"] == "LoadGen, not a valid MLPerf run"
+
+    d = unzip(client.get(f"/api/v1/jobs/{job['id']}/trials/{trial['number']}/model").content, tmp_path / "model")
+    doc = json.loads((d / "deployment.json").read_text())
+    target = doc["targets"][0]
+    assert (doc["max_seq_length"], doc["doc_stride"], target["target"]) == (128, 48, "native")
+    assert target["offline"]["length_policy"] == deployment["offline"]["length_policy"]
+    assert target["offline"]["samples_per_second"] == m["throughput_sps"] and target["reason"] == deployment["reason"]
+    card = json.loads((d / "model_card.json").read_text())
+    assert card["deployment"]["native"]["reason"] == deployment["reason"]
+
+    cmd = [sys.executable, str(d / "run_deployment.py"), "--eval", squad_files[1], "--limit", str(EVAL_QUESTIONS), "--seconds", "3"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)  # not the project's cwd
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["count"] == EVAL_QUESTIONS and got["f1"] == pytest.approx(card["metrics"]["f1"], abs=1e-9)
+    assert got["samples_per_second"] == pytest.approx(m["throughput_sps"], rel=0.10), got
+    answer = subprocess.run([sys.executable, str(d / "run_deployment.py"), "--question", "Who wrote it?", "--context",
+                             "The book was written by Ada Lovelace in London."], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert answer.returncode == 0 and answer.stdout.strip() in "The book was written by Ada Lovelace in London.", answer.stderr[-2000:]
 
 
 def test_auto_precision_builds_the_subnets_in_the_faster_precision(service, tiny_qa_model, squad_files) -> None:  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ inference runtime (``workers.runtimes``) and the QA task that scores it (``core.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import time
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from core.artifacts import ZIP_NAME, sha256_of
 from core.types import Measurement, TrialRequest, TrialResult
 from workers import datasets
 from workers.compression import CompressionStep, StepContext, get_step
-from workers.deployed import deployed_measurement, fixed_rows
+from workers.deployed import deployed_measurement, deployment_file, fixed_rows
 from workers.evaluate import evaluate_qa
 from workers.export import IR_XML, ir_size_bytes, save_ir, to_openvino
 from workers.runtimes import DEFAULT_RUNTIME, Runtime, get_runtime
@@ -318,7 +319,9 @@ def measure_candidate(req: TrialRequest, target: str, *, precision: str = "int8"
         max_repeats=req.measure_max_repeats,
     )
     if req.deployment is not None:
+        sweep_began = time.perf_counter()
         m = deployed_measurement(m, _deployment_sweep(req, xml, target, precision, m))
+        m = replace(m, fingerprint={**m.fingerprint, "deployment_s": round(time.perf_counter() - sweep_began, 3)})
     fingerprint = {
         **m.fingerprint,
         "started_at": began,
@@ -373,9 +376,32 @@ def finalize(req: TrialRequest, result: TrialResult, measurements: list[Measurem
     measure_s = sum(m.fingerprint.get("finished_at", 0) - m.fingerprint.get("started_at", 0) for m in measurements)
     result = replace(result, measurements=tuple(measurements), stage_seconds={**result.stage_seconds, "measure": round(measure_s, 3)})
     config = json.loads((out_dir / "config.json").read_text())
-    (out_dir / "model_card.json").write_text(json.dumps(model_card(req, result, config, precision), indent=2))
+    deployment = deployment_document(req, result, precision)
+    (out_dir / DEPLOYMENT_FILE).write_text(json.dumps(deployment, indent=2))
+    shutil.copyfile(Path(__file__).with_name("deployment_example.py"), out_dir / EXAMPLE_FILE)
+    card = model_card(req, result, config, precision)
+    card["deployment"] = {t["target"]: {k: t[k] for k in ("offline", "single_stream", "reason", "figures_by")} for t in deployment["targets"]}
+    (out_dir / "model_card.json").write_text(json.dumps(card, indent=2))
     checksums = {f.name: sha256_of(f) for f in sorted(out_dir.iterdir()) if f.is_file() and f.name != ZIP_NAME}
     return replace(result, checksums=checksums)
+
+
+DEPLOYMENT_FILE = "deployment.json"  # how to run the IR on each measured target (workers.deployed.deployment_file)
+EXAMPLE_FILE = "run_deployment.py"  # workers/deployment_example.py: applies deployment.json, answers, scores
+
+
+def deployment_document(req: TrialRequest, result: TrialResult, precision: str) -> dict[str, Any]:
+    """``deployment.json``: the windows the model was scored on and, per measured target, how it runs."""
+    return {
+        "format": "hwnas-deployment/1",
+        "model": IR_XML,
+        "precision": precision,
+        "quantization": "NNCF post-training INT8 (PTQ)" if precision == "int8" else None,
+        "max_seq_length": req.max_seq_length,
+        "doc_stride": req.doc_stride,
+        "example": EXAMPLE_FILE,
+        "targets": [deployment_file(m, precision, None) for m in result.measurements],
+    }
 
 
 def run_trial(req: TrialRequest, *, precision: str = "int8") -> TrialResult:

@@ -198,20 +198,33 @@ def pareto(
     target: str = Query("native", max_length=64),
     min_f1: float | None = Query(None, ge=0, le=100),
     max_latency_ms: float | None = Query(None, gt=0),
+    view: Literal["deployed", "fixed"] = Query(
+        "deployed", description="deployed: each trial's chosen deployment's figures; fixed: at max_seq_length padding (MLPerf closed, earlier jobs)"
+    ),
 ) -> Response:
     """Non-dominated completed trials for one target (maximise INT8 F1; minimise p90 latency, or maximise
     Offline throughput for a job whose objective is throughput), fastest first, with the baselines and the
     best trial under the constraint: the query's, else the job's own (its F1 floor and p90 cap)."""
-    revision, query = repo.job_revisions(session, [job_id]).get(job_id), ("pareto", target, min_f1, max_latency_ms)
+    revision, query = repo.job_revisions(session, [job_id]).get(job_id), ("pareto", target, min_f1, max_latency_ms, view)
     if (hit := cache.peek(job_id, revision, query)) is not None:  # the target was checked when it was stored
         return _json(hit)  # type: ignore[arg-type]
     job = _job_or_404(session, job_id)
     if target not in job.spec["targets"]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"target {target!r} is not one of {job.spec['targets']}")
-    return _json(cache.get(job_id, revision, query, lambda: _front(session, job, target, min_f1, max_latency_ms).model_dump_json().encode()))
+    return _json(cache.get(job_id, revision, query, lambda: _front(session, job, target, min_f1, max_latency_ms, view).model_dump_json().encode()))
 
 
-def _front(session, job: Job, target: str, min_f1: float | None, max_latency_ms: float | None) -> ParetoOut:  # type: ignore[no-untyped-def]
+def _fixed_length(session, job_id: str, target: str, metric: str, rows: list[tuple[int, float, float]]) -> list[tuple[int, float, float]]:  # type: ignore[no-untyped-def]
+    """``rows`` with each trial's fixed-length figure (``fingerprint["fixed_length"]``) where it has one."""
+    trials = repo.trials_by_number(session, job_id, [n for n, _, _ in rows])
+    out = []
+    for n, f1, value in rows:
+        fp = next((m.fingerprint or {} for m in trials[n].measurements if m.target == target), {})
+        out.append((n, f1, float((fp.get("fixed_length") or {}).get(metric, value))))
+    return out
+
+
+def _front(session, job: Job, target: str, min_f1: float | None, max_latency_ms: float | None, view: str = "deployed") -> ParetoOut:  # type: ignore[no-untyped-def]
     job_id = job.id
     baselines = repo.baselines_of(session, job_id)
     if min_f1 is None and max_latency_ms is None:
@@ -219,6 +232,8 @@ def _front(session, job: Job, target: str, min_f1: float | None, max_latency_ms:
     throughput = job.spec.get("objective", "latency") == "throughput"
     metric = "throughput_sps" if throughput else "p90_ms"
     rows = repo.pareto_points(session, job_id, target, metric)
+    if view == "fixed":
+        rows = _fixed_length(session, job_id, target, metric, rows)
     f1 = {n: v for n, v, _ in rows}
     speed = {n: p for n, _, p in rows}
     directions = ["maximize", "maximize" if throughput else "minimize"]
@@ -232,7 +247,7 @@ def _front(session, job: Job, target: str, min_f1: float | None, max_latency_ms:
     return ParetoOut(
         job_id=job_id,
         target=target,
-        objectives=["maximize f1", f"{directions[1]} {metric}"],
+        objectives=["maximize f1", f"{directions[1]} {metric}" + (" at fixed length" if view == "fixed" else "")],
         trials=[TrialOut.model_validate(trials[n]) for n in front],  # type: ignore[index]
         baselines=[BaselineOut.model_validate(b) for b in baselines],
         constraint=Constraint(min_f1=min_f1, max_latency_ms=max_latency_ms),

@@ -73,6 +73,7 @@ function renderMeasurements(t) {
       <table class="data">
         <tr><th>latency (batch ${m.latency_batch}, seq ${m.seq_len})</th><td>p50 ${hw.num(m.p50_ms, 3)} ms · <b>p90 ${hw.num(m.p90_ms, 3)} ms</b> · p99 ${hw.num(m.p99_ms, 3)} ms · ${hw.int(m.latency_iterations)} iterations</td></tr>
         <tr><th>throughput (batch ${m.throughput_batch})</th><td>${hw.num(m.throughput_sps, 1)} samples/s · ${hw.esc(fp.streams ?? "–")} streams · ${hw.esc(fp.nireq ?? "–")} requests</td></tr>
+        ${deploymentRow(m)}
         <tr><th>runs as</th><td>${hw.esc(fp.inference_precision ?? "–")} · ${hw.esc(fp.threads ?? "–")} threads · ISA cap ${hw.esc(fp.isa_cap || "none")} · nice ${hw.esc(fp.nice ?? "–")}</td></tr>
         <tr><th>stability</th><td>${fp.repeats ? `${fp.repeats} repeats, p50 spread ${hw.num(fp.spread_pct, 1)}%${fp.converged === false ? " (not converged)" : ""}` : "–"}</td></tr>
         <tr><th>software</th><td>OpenVINO ${hw.esc(fp.openvino_version ?? "–")} · NNCF ${hw.esc(fp.nncf_version ?? "–")} · measured ${hw.esc(fp.measured_at ?? "–")}</td></tr>
@@ -80,6 +81,22 @@ function renderMeasurements(t) {
       <details><summary>full fingerprint</summary><pre>${hw.esc(JSON.stringify(fp, null, 2))}</pre></details>
     </section>`;
   }).join("");
+}
+
+// the deployment the sweep chose on this target (length policy, Offline batch) and why, with the fixed-length figures
+function policyName(p) {
+  if (!p) return "–";
+  if (p.name === "buckets") return `buckets ${p.buckets.join("/")}`;
+  return p.name === "fixed" ? `fixed ${p.max_length}` : "dynamic shapes";
+}
+function deploymentRow(m) {
+  const d = m.deployment;
+  if (!d) return `<tr class="deployment"><th>deployment</th><td>fixed length ${m.seq_len} only (no deployment sweep)</td></tr>`;
+  const f = d.fixed_length || {};
+  return `<tr class="deployment"><th>deployment</th><td>Offline: <b>${hw.esc(policyName(d.offline.length_policy))}</b>, batch ${hw.esc(d.offline.batch ?? "–")},
+    ${hw.esc(d.offline.streams ?? "–")} streams · SingleStream: ${hw.esc(policyName(d.single_stream.length_policy))} · figures by ${hw.esc(d.figures_by ?? "–")}
+    <br><span class="reason">${hw.esc(d.reason ?? "")}</span>
+    <br>at fixed length ${hw.esc(f.seq_len ?? "–")}: p90 ${hw.num(f.p90_ms, 3)} ms · ${hw.num(f.throughput_sps, 1)} samples/s (batch ${hw.esc(f.throughput_batch ?? "–")})</td></tr>`;
 }
 
 function predicted(t, target) {

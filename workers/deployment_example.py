@@ -1,0 +1,262 @@
+"""Run this model as hwnas deployed it: answer a question, or score a SQuAD file and time it.
+
+Shipped in the model zip as ``run_deployment.py`` beside ``deployment.json`` (how to run the IR on each
+measured target: precision hints, streams, Offline batch, sequence-length policy) and ``model_card.json``.
+It needs only ``openvino``, ``numpy`` and ``transformers`` (for the tokenizer in this directory), none of
+hwnas: windows, answer spans and SQuAD F1 are computed here, the way the service scored the model
+(question + context windows of ``max_seq_length`` tokens overlapping by ``doc_stride``; the 20 best
+start and end tokens of each window, spans of at most 30 context tokens; padding is never a candidate).
+
+    python run_deployment.py --question "Who wrote it?" --context "It was written by Ada."
+    python run_deployment.py --eval dev.json --limit 100            # F1/EM and Offline samples/s, as JSON
+    python run_deployment.py --eval dev.json --target native --seconds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import re
+import string
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+N_BEST, MAX_ANSWER_TOKENS = 20, 30
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+# ----------------------------------------------------------------------------- deployment
+
+
+def load_deployment(directory: Path, target: str | None) -> dict[str, Any]:
+    """The deployment of ``target`` (default: the first one measured) from ``deployment.json``."""
+    doc = json.loads((directory / "deployment.json").read_text())
+    targets = doc["targets"]
+    if target is None:
+        return targets[0]
+    for entry in targets:
+        if entry["target"] == target:
+            return entry
+    raise SystemExit(f"no deployment for target {target!r} in deployment.json; it has: {', '.join(t['target'] for t in targets)}")
+
+
+def padded_length(policy: dict[str, Any], real: int) -> int:
+    """The length a window of ``real`` tokens runs at under the policy (see hwnas core.qa.length_policy)."""
+    if policy["name"] == "fixed":
+        return int(policy["max_length"])
+    if policy["name"] == "dynamic":
+        step = int(policy.get("multiple", 16))
+        return min(int(policy["max_length"]), -(-real // step) * step)
+    return next(b for b in policy["buckets"] if b >= real)
+
+
+def plan(lengths: np.ndarray, policy: dict[str, Any], batch: int) -> list[tuple[int, np.ndarray]]:
+    """(padded length, rows) batches: sorted by padded length; a static policy never mixes lengths."""
+    padded = np.array([padded_length(policy, int(n)) for n in lengths])
+    order = np.argsort(padded, kind="stable")
+    if policy["name"] == "dynamic":
+        return [(int(padded[order[i : i + batch]].max()), order[i : i + batch]) for i in range(0, len(order), batch)]
+    out = []
+    for length in np.unique(padded):
+        rows = order[padded[order] == length]
+        out.extend((int(length), rows[i : i + batch]) for i in range(0, len(rows), batch))
+    return out
+
+
+class Deployed:
+    """The IR compiled the way ``deployment.json`` says: one model per padded length (static policies)."""
+
+    def __init__(self, directory: Path, deployment: dict[str, Any]):
+        import openvino as ov
+
+        self.core, self.xml = ov.Core(), str(directory / "openvino_model.xml")
+        self.offline = deployment["offline"]
+        self.policy, self.batch = self.offline["length_policy"], int(self.offline["batch"] or 1)
+        self.config = deployment["openvino_config"]["offline"]
+        self.models: dict[int, Any] = {}
+
+    def model(self, length: int) -> Any:
+        key = -1 if self.policy["name"] == "dynamic" else length
+        if key not in self.models:
+            model = self.core.read_model(self.xml)
+            model.reshape({p.get_any_name(): [self.batch, key] for p in model.inputs})
+            self.models[key] = self.core.compile_model(model, "CPU", self.config)
+        return self.models[key]
+
+    def run(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
+        """Start/end logits ``[N, max_len]`` (padding: -inf) and the seconds inference took (compiles excluded)."""
+        import openvino as ov
+
+        n, width = arrays["input_ids"].shape
+        lengths = arrays["attention_mask"].sum(axis=1)
+        batches = plan(lengths, self.policy, self.batch)
+        for length, _ in batches:
+            self.model(length)  # compile before the clock starts
+        starts, ends = np.full((n, width), -np.inf, np.float32), np.full((n, width), -np.inf, np.float32)
+        queues: dict[int, Any] = {}
+
+        def done(request: Any, job: tuple[int, np.ndarray]) -> None:
+            length, rows = job
+            s, e = request.get_output_tensor(0).data, request.get_output_tensor(1).data
+            starts[rows, :length], ends[rows, :length] = s[: len(rows)], e[: len(rows)]
+
+        jobs = []  # the samples are in memory before the clock starts (as LoadGen's sample library loads them)
+        for length, rows in batches:
+            compiled = self.model(length)
+            key = -1 if self.policy["name"] == "dynamic" else length
+            if key not in queues:
+                queues[key] = ov.AsyncInferQueue(compiled, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+                queues[key].set_callback(done)
+            take = np.concatenate([rows, np.repeat(rows[-1:], self.batch - len(rows))])  # a partial batch: copies
+            names = {p.get_any_name() for p in compiled.inputs}
+            jobs.append((queues[key], {k: ov.Tensor(np.ascontiguousarray(arrays[k][take, :length])) for k in INPUTS if k in names}, (length, rows)))
+        began = time.perf_counter()
+        for queue, inputs, job in jobs:
+            queue.start_async(inputs, job)
+        for queue in queues.values():
+            queue.wait_all()
+        return starts, ends, time.perf_counter() - began
+
+
+# ----------------------------------------------------------------------------- windows and answers
+
+
+def windows(tokenizer: Any, examples: list[dict[str, Any]], max_len: int, stride: int) -> dict[str, Any]:
+    enc = tokenizer(
+        [e["question"].lstrip() for e in examples], [e["context"] for e in examples], truncation="only_second",
+        max_length=max_len, stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True,
+        padding="max_length", return_tensors="np",
+    )  # fmt: skip
+    markers = {tokenizer.convert_tokens_to_ids(m) for m in ("\u2581", "\u0120")} - {tokenizer.unk_token_id}
+    offsets = []
+    for i, sample in enumerate(enc["overflow_to_sample_mapping"]):
+        context, row = examples[sample]["context"], []
+        for t, (seq, (s, e)) in enumerate(zip(enc.sequence_ids(i), enc["offset_mapping"][i].tolist())):
+            if seq != 1:
+                row.append(None)
+                continue
+            if int(enc["input_ids"][i][t]) in markers:  # a lone word-start marker: an empty span at its start
+                e = s
+            while s < e and context[s].isspace():
+                s += 1
+            row.append((s, e))
+        offsets.append(row)
+    token_types = enc.get("token_type_ids")
+    arrays = {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": enc["attention_mask"].astype(np.int64)}
+    arrays["token_type_ids"] = np.zeros_like(arrays["input_ids"]) if token_types is None else token_types.astype(np.int64)
+    return {"arrays": arrays, "example": enc["overflow_to_sample_mapping"], "offsets": offsets}
+
+
+def answers(examples: list[dict[str, Any]], w: dict[str, Any], starts: np.ndarray, ends: np.ndarray) -> tuple[dict[str, str], dict[str, float]]:
+    """Best span per question over its windows, and its null odds (CLS score minus the best span's)."""
+    best: dict[int, tuple[float, str]] = {}
+    null = collections.defaultdict(lambda: float("inf"))
+    for i, sample in enumerate(w["example"]):
+        offsets, context = w["offsets"][i], examples[sample]["context"]
+        s_top = np.argsort(-starts[i], kind="stable")[:N_BEST]
+        e_top = np.argsort(-ends[i], kind="stable")[:N_BEST]
+        null[sample] = min(null[sample], float(starts[i][0] + ends[i][0]))
+        for s in s_top:
+            for e in e_top:
+                if offsets[s] is None or offsets[e] is None or not 1 <= e - s + 1 <= MAX_ANSWER_TOKENS:
+                    continue
+                score = float(starts[i][s] + ends[i][e])
+                if sample not in best or score > best[sample][0]:
+                    best[sample] = (score, context[offsets[s][0] : offsets[e][1]])
+    spans = {e["id"]: best[i][1] if i in best else "" for i, e in enumerate(examples)}
+    odds = {e["id"]: null[i] - best[i][0] if i in best else float("inf") for i, e in enumerate(examples)}
+    return spans, odds
+
+
+def _normalize(text: str) -> str:
+    text = "".join(c for c in text.lower() if c not in set(string.punctuation))
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def _f1(prediction: str, truth: str, v2: bool) -> float:
+    p, t = _normalize(prediction).split(), _normalize(truth).split()
+    if v2 and (not p or not t):  # the v2.0 script: "" against "" is a match; v1.1 has no such case
+        return float(p == t)
+    common = sum((collections.Counter(p) & collections.Counter(t)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(t)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_scores(examples: list[dict[str, Any]], predictions: dict[str, str], v2: bool) -> dict[str, float]:
+    """SQuAD F1 and EM in percent, by the v1.1 or the v2.0 script (an unanswerable question's gold is "")."""
+    f1 = em = 0.0
+    for e in examples:
+        golds = e["answers"] or [""]
+        f1 += max(_f1(predictions[e["id"]], g, v2) for g in golds)
+        em += max(float(_normalize(predictions[e["id"]]) == _normalize(g)) for g in golds)
+    return {"f1": 100 * f1 / len(examples), "exact_match": 100 * em / len(examples), "count": len(examples)}
+
+
+def read_squad(path: Path, limit: int | None) -> list[dict[str, Any]]:
+    out = []
+    for article in json.loads(path.read_text())["data"]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                golds = [] if qa.get("is_impossible") else [a["text"] for a in qa["answers"]]
+                out.append({"id": qa["id"], "question": qa["question"], "context": paragraph["context"], "answers": golds})
+    return out[:limit]
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dir", type=Path, default=HERE, help="the unpacked model directory (default: this file's)")
+    p.add_argument("--target", help="which measured target's deployment (default: the first in deployment.json)")
+    p.add_argument("--question")
+    p.add_argument("--context")
+    p.add_argument("--eval", type=Path, help="a SQuAD-format JSON file to score")
+    p.add_argument("--limit", type=int, help="its first N questions")
+    p.add_argument("--seconds", type=float, default=0.0, help="with --eval: repeat inference at least this long for samples/s")
+    args = p.parse_args(argv)
+    if args.eval is None and not (args.question and args.context):
+        p.error("give --question and --context, or --eval FILE")
+    from transformers import AutoTokenizer
+
+    card = json.loads((args.dir / "model_card.json").read_text())
+    deployment = load_deployment(args.dir, args.target)
+    data, metrics = card["data"], card["metrics"]
+    threshold = metrics.get("threshold")  # SQuAD v2.0: answer "" where the null odds exceed it
+    tokenizer = AutoTokenizer.from_pretrained(args.dir)
+    if args.eval is None:
+        examples = [{"id": "q", "question": args.question, "context": args.context, "answers": []}]
+    else:
+        examples = read_squad(args.eval, args.limit)
+    w = windows(tokenizer, examples, int(data["max_seq_length"]), int(data["doc_stride"]))
+    model = Deployed(args.dir, deployment)
+    starts, ends, seconds = model.run(w["arrays"])
+    runs, total = 1, seconds
+    while total < args.seconds:
+        total += model.run(w["arrays"])[2]
+        runs += 1
+    spans, odds = answers(examples, w, starts, ends)
+    if threshold is not None:
+        spans = {k: "" if odds[k] > threshold else v for k, v in spans.items()}
+    if args.eval is None:
+        print(spans["q"])
+        return 0
+    windows_n = len(w["example"])
+    print(json.dumps({
+        **squad_scores(examples, spans, v2=metrics.get("task") == "squad-v2.0"), "stored_f1": metrics.get("f1"), "windows": windows_n, "runs": runs,
+        "samples_per_second": runs * windows_n / total, "stored_samples_per_second": deployment["offline"]["samples_per_second"],
+        "target": deployment["target"], "length_policy": model.policy, "batch": model.batch,
+    }))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
