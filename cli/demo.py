@@ -26,7 +26,7 @@ from cli.client_commands import EXIT_INTERRUPTED, end_live_line, pareto_table, p
 from api.server import ServiceThread, free_port
 from nas.config import Settings
 from cli.demo_sizing import (
-    SLOW_HOST, SYNTHETIC, DemoPlan, estimate, full_plan, probe_host, real_workload, size_demo, summary,
+    DEPLOY_OFFLINE_BATCHES, DEPLOY_QUERY_SAMPLES, SLOW_HOST, SYNTHETIC, DemoPlan, estimate, full_plan, probe_host, real_workload, size_demo, summary,
 )  # fmt: skip
 
 console = Console()
@@ -326,7 +326,7 @@ def _interrupt_message(job_id: str, job: dict[str, Any] | None, stage: str, stat
 
 def run_demo(
     settings: Settings, *, train_file: str | None = None, eval_file: str | None = None, trials: int | None = None,
-    budget_s: float = 420.0, full: bool = False,
+    budget_s: float = 480.0, full: bool = False,
 ) -> int:
     """Probe and size (``demo_plan``; ``trials`` given wins, ``full``: today's size), serve, submit, follow,
     show the front and download the fastest model at the F1 floor."""

@@ -200,6 +200,27 @@ def measure_seconds(m: MeasureEffort, latency_s: float, batch16_s: float) -> flo
     return m.max_repeats * (SPAWN_S + latency + throughput)
 
 
+DEPLOY_QUERY_SAMPLES = 32  # the demo's deployment.query_samples (the spec's default is 64)
+DEPLOY_OFFLINE_BATCHES = [1]  # the demo's deployment.offline_batches: on 2 cores batch 1 on 2 streams won every sweep measured
+DEPLOY_COMPILES = 8  # 128 tokens: buckets 64/96/128 a latency and a throughput compile each, dynamic two (Offline batch 1 only)
+COMPILE_S = 0.4
+DEPLOYED_LENGTH_SHARE = 0.6  # of a fixed-length window's compute that a bucketed one costs (synthetic data is short)
+LOADGEN_MIN_S = 0.25  # workers.deployment_loadgen.MIN_DURATION_S
+WARMUP_SHARE = 0.3  # of an Offline pass: one batch per padded length before the clock starts
+
+
+def deployment_seconds(m: MeasureEffort, latency_s: float, batch16_s: float) -> float:
+    """The deployment sweep of one IR on one target (``workers.deployment_timing``): a fresh process, the
+    compiles, SingleStream and an Offline pass (plus its warm-up) per policy and batch, two LoadGen runs."""
+    half = m.seconds / 2
+    sample_s = batch16_s / BATCH * DEPLOYED_LENGTH_SHARE
+    offline_pass = DEPLOY_QUERY_SAMPLES * sample_s
+    single = max(max(5, m.iterations // 2) * latency_s * DEPLOYED_LENGTH_SHARE, half)
+    offline = WARMUP_SHARE * offline_pass + max(offline_pass, half)
+    loadgen = 2 * max(LOADGEN_MIN_S, half)  # on the sweep's compiled models
+    return SPAWN_S + DEPLOY_COMPILES * COMPILE_S + 2 * single + 2 * offline + loadgen
+
+
 def build_seconds(plan: DemoPlan, host: HostProbe, work: Workload, frac: float, precision: str) -> float:
     """One trial or baseline: export, INT8 (NNCF) for int8, F1 of the IR, the measurement."""
     ratio = host.int8_time_ratio if precision == "int8" else 1.0
@@ -207,7 +228,8 @@ def build_seconds(plan: DemoPlan, host: HostProbe, work: Workload, frac: float, 
     single = batch16 / BATCH * SINGLE_SAMPLE_OVERHEAD
     quant = QUANT_FIXED_S + QUANT_PASSES * plan.calibration_samples * single if precision == "int8" else 0.0
     evaluate = work.eval_windows(plan.max_eval_examples) / BATCH * batch16 * ratio
-    return TASK_S + CONVERT_S + quant + evaluate + measure_seconds(plan.measure, single * ratio, batch16 * ratio)
+    measure = measure_seconds(plan.measure, single * ratio, batch16 * ratio) + deployment_seconds(plan.measure, single * ratio, batch16 * ratio)
+    return TASK_S + CONVERT_S + quant + evaluate + measure
 
 
 def estimate(plan: DemoPlan, host: HostProbe, work: Workload = SYNTHETIC) -> dict[str, float]:
@@ -246,7 +268,7 @@ def scaled_plan(scale: float, measure: MeasureEffort, *, trials: int | None, wor
     )
 
 
-def size_demo(host: HostProbe, *, budget_s: float = 420.0, trials: int | None = None, work: Workload = SYNTHETIC) -> DemoPlan:
+def size_demo(host: HostProbe, *, budget_s: float = 480.0, trials: int | None = None, work: Workload = SYNTHETIC) -> DemoPlan:
     """The largest demo whose estimate fits ``budget_s``: today's full one if it fits, else the highest
     scale (measurement shortened before training is cut); the minimum, marked as not fitting, if none
     does. ``trials`` (the user's ``--trials``) is kept as given."""

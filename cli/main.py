@@ -203,9 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--eval-file", help="SQuAD v1.1 JSON (default: a generated synthetic set)")
     demo.add_argument("--trials", type=int, help="trials to run (default: sized to the host, 4 to 6; --full: 6)")
     demo.add_argument(
-        "--budget-s", type=float, default=420.0,
+        "--budget-s", type=float, default=480.0,
         help="seconds the demo's job may take here: a quick probe of this host sizes the teacher, trials and "
-        "measurements to fit (default 420)",
+        "measurements to fit (default 480)",
     )  # fmt: skip
     demo.add_argument("--full", action="store_true", help="the full-size demo (3-epoch teacher, 6 trials x 120 steps), no probe")
     demo.add_argument("--data-dir", type=Path)

@@ -129,5 +129,5 @@ def _deployment(spec: JobSpec) -> dict[str, Any] | None:
     if not d.enabled:
         return None
     batches = d.offline_batches or sorted({1, spec.measure.throughput_batch})
-    return {"length_policies": list(d.length_policies), "buckets": list(d.buckets), "offline_batches": batches,
+    return {"length_policies": list(d.length_policies), "buckets": d.buckets, "offline_batches": batches,
             "query_samples": d.query_samples, "loadgen": d.loadgen, "objective": spec.objective}  # fmt: skip

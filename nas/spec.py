@@ -179,7 +179,11 @@ class DeploymentSpec(_Strict):
         min_length=1,
         description="policies swept besides the fixed length: buckets (one static shape per bucket) and dynamic (a dynamic sequence dimension)",
     )
-    buckets: list[int] = Field(default_factory=lambda: [128, 192, 256, 384], min_length=1, description="bucket lengths (cut to max_seq_length, which is always one)")
+    buckets: list[int] | None = Field(
+        default=None,
+        description="bucket lengths (cut to max_seq_length, which is always one); left out: a third, a half and two thirds "
+        "of max_seq_length rounded up to 32 (384: 128/192/256/384)",
+    )
     offline_batches: list[int] | None = Field(
         default=None, description="Offline batch sizes swept for the best policy; left out: 1 and measure.throughput_batch"
     )

@@ -12,7 +12,7 @@ import numpy as np
 
 from core.qa.length_policy import LengthPolicy
 from workers.deployment_loadgen import loadgen_figures
-from workers.deployment_timing import choose, length_summary, sweep
+from workers.deployment_timing import ModelCache, choose, length_summary, sweep
 from workers.openvino_timing import target_from_args, thread_cap
 
 
@@ -31,7 +31,8 @@ def run_deployment(args: argparse.Namespace) -> dict[str, Any]:
     policies = [LengthPolicy.make(name, int(spec["max_length"]), spec.get("buckets")) for name in spec["policies"]]
     core = ov.Core()
     began = time.perf_counter()
-    rows = sweep(core, args.xml, target, args.precision, lengths, policies, [int(b) for b in spec["batches"]], args)
+    cache = ModelCache(core, args.xml, target, args.precision)
+    rows = sweep(cache, lengths, policies, [int(b) for b in spec["batches"]], args)
     if spec.get("fixed"):  # the fixed-length figures measure_ir took (synthetic inputs, full padding): a candidate too
         rows.append({"policy": LengthPolicy.make("fixed", int(spec["max_length"])).to_dict(), "padding_share": round(
             LengthPolicy.make("fixed", int(spec["max_length"])).padding_share(lengths), 4), **spec["fixed"]})  # fmt: skip
@@ -46,6 +47,6 @@ def run_deployment(args: argparse.Namespace) -> dict[str, Any]:
         "harness": "hwnas",
     }
     if spec.get("loadgen"):
-            result["loadgen"] = loadgen_figures(core, args.xml, target, args.precision, lengths, chosen, spec, args)
+            result["loadgen"] = loadgen_figures(cache, lengths, chosen, spec, args)
     result["sweep_s"] = round(time.perf_counter() - began, 3)
     return result

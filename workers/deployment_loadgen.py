@@ -13,33 +13,20 @@ from __future__ import annotations
 import argparse
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from core.qa.length_policy import LengthPolicy, plan_batches
-from targets import HardwareTarget
-from workers.deployment_timing import PolicyModels, length_tensors
-from workers.openvino_timing import compile_config
-
-if TYPE_CHECKING:
-    import openvino as ov
+from workers.deployment_timing import ModelCache, length_tensors
 
 SINGLE_STREAM_MIN_QUERIES = 64  # LoadGen's early stopping needs at least 64 queries
 MIN_DURATION_S = 0.25  # per scenario; a trial's measure.seconds / 2 where longer
 
 
-def loadgen_figures(
-    core: "ov.Core",
-    xml: str,
-    target: HardwareTarget,
-    precision: str,
-    lengths: np.ndarray,
-    chosen: dict[str, Any],
-    spec: dict[str, Any],
-    args: argparse.Namespace,
-) -> dict[str, Any]:
-    """SingleStream and Offline LoadGen results of the chosen deployment (``deployment_timing.choose``)."""
+def loadgen_figures(cache: ModelCache, lengths: np.ndarray, chosen: dict[str, Any], spec: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """SingleStream and Offline LoadGen results of the chosen deployment (``deployment_timing.choose``), on
+    the models the sweep compiled (a fixed-length choice measured by ``measure_ir`` is compiled here)."""
     import openvino as ov
 
     from workers.loadgen_harness import run_loadgen
@@ -51,7 +38,7 @@ def loadgen_figures(
     duration = max(MIN_DURATION_S, float(args.min_seconds))
 
     ss_padded = ss_policy.padded_lengths(lengths)
-    ss_models = PolicyModels(core, xml, ss_policy, 1, compile_config("LATENCY", target, precision), ss_padded.tolist())
+    ss_models = cache.get(ss_policy, 1, "LATENCY", lengths)
     requests = {}
     for n in sorted(set(ss_padded.tolist())):
         requests[n] = ss_models.get(n).create_infer_request()
@@ -72,7 +59,7 @@ def loadgen_figures(
     )
 
     off_padded = off_policy.padded_lengths(lengths)
-    off_models = PolicyModels(core, xml, off_policy, batch, compile_config("THROUGHPUT", target, precision, streams=True), off_padded.tolist())
+    off_models = cache.get(off_policy, batch, "THROUGHPUT", lengths)
     tensors = {n: length_tensors(off_models.get(n), n, batch) for n in sorted(set(off_padded.tolist()))}
     nireq = int(off_models.any().get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
     queues = {n: ov.AsyncInferQueue(off_models.get(n), nireq) for n in tensors}
@@ -83,7 +70,10 @@ def loadgen_figures(
         for queue in queues.values():
             queue.wait_all()
 
-    infer_many(list(range(len(lengths))))  # warm-up
+    for n in tensors:  # warm-up: each shape once
+        queues[n].start_async(tensors[n])
+    for queue in queues.values():
+        queue.wait_all()
     expected = float(chosen["offline"]["samples_per_second"])
     off = run_loadgen(
         "Offline",

@@ -71,6 +71,23 @@ class PolicyModels:
         return next(iter(self.models.values())) if self.policy.static else self.shared
 
 
+class ModelCache:
+    """Compiled models by (policy, batch, hint), shared by the sweep and LoadGen's runs of its choice:
+    compiling is a large part of a small model's sweep."""
+
+    def __init__(self, core: "ov.Core", xml: str, target: HardwareTarget, precision: str):
+        self.core, self.xml, self.target, self.precision = core, xml, target, precision
+        self.models: dict[tuple[str, int, str], PolicyModels] = {}
+
+    def get(self, policy: LengthPolicy, batch: int, hint: str, lengths: np.ndarray) -> PolicyModels:
+        key = (repr(policy), batch, hint)
+        if key not in self.models:
+            config = compile_config(hint, self.target, self.precision, streams=hint == "THROUGHPUT")
+            shapes = sorted(set(policy.padded_lengths(lengths).tolist())) if policy.static else []
+            self.models[key] = PolicyModels(self.core, self.xml, policy, batch, config, shapes)
+        return self.models[key]
+
+
 def length_tensors(model: "ov.Model | Any", length: int, rows: int) -> dict[str, Any]:
     """QA-like inputs of ``rows`` rows at ``length`` tokens for ``model``; what the tokens are does not
     change the compute, so one read-only set serves every batch of that length."""
@@ -117,7 +134,10 @@ def offline(models: PolicyModels, lengths: np.ndarray, args: argparse.Namespace)
         for queue in queues.values():
             queue.wait_all()
 
-    one_pass()  # warm-up (a dynamic model compiles its kernels per shape here)
+    for length in {b.length: None for b in plan}:  # warm-up: each shape once (a dynamic model compiles its kernels per shape)
+        queues[length].start_async(tensors[length])
+    for queue in queues.values():
+        queue.wait_all()
     passes, start = 0, time.perf_counter()
     while passes < 1 or time.perf_counter() - start < args.min_seconds:
         one_pass()
@@ -134,39 +154,29 @@ def offline(models: PolicyModels, lengths: np.ndarray, args: argparse.Namespace)
     }
 
 
-def sweep(
-    core: "ov.Core",
-    xml: str,
-    target: HardwareTarget,
-    precision: str,
-    lengths: np.ndarray,
-    policies: Sequence[LengthPolicy],
-    batches: Sequence[int],
-    args: argparse.Namespace,
-) -> list[dict[str, Any]]:
+def sweep(cache: ModelCache, lengths: np.ndarray, policies: Sequence[LengthPolicy], batches: Sequence[int], args: argparse.Namespace) -> list[dict[str, Any]]:
     """One row per policy: its SingleStream figures and Offline figures at ``batches[0]``; the policy with
     the most Offline samples/s there is measured at the other batch sizes too (a sweep around the hint's
     choice at a fraction of the cost of every pair)."""
     rows = []
-    tput_config = compile_config("THROUGHPUT", target, precision, streams=True)
 
-    def add_offline(row: dict[str, Any], policy: LengthPolicy, batch: int, shapes: list[int]) -> None:
-        tput = PolicyModels(core, xml, policy, batch, tput_config, shapes)
-        row["compile_s"] = round(row["compile_s"] + tput.compile_s, 3)
+    def add_offline(row: dict[str, Any], policy: LengthPolicy, batch: int) -> None:
+        fresh = (repr(policy), batch, "THROUGHPUT") not in cache.models
+        tput = cache.get(policy, batch, "THROUGHPUT", lengths)
+        row["compile_s"] = round(row["compile_s"] + (tput.compile_s if fresh else 0.0), 3)
         row["offline"].append(offline(tput, lengths, args))
 
     for policy in policies:
-        shapes = policy.padded_lengths(lengths).tolist() if policy.static else []
-        latency = PolicyModels(core, xml, policy, 1, compile_config("LATENCY", target, precision), shapes)
+        latency = cache.get(policy, 1, "LATENCY", lengths)
         row: dict[str, Any] = {"policy": policy.to_dict(), "padding_share": round(policy.padding_share(lengths), 4)}
         row["single_stream"] = single_stream(latency, lengths, args)
         row["offline"], row["compile_s"] = [], round(latency.compile_s, 3)
-        add_offline(row, policy, int(batches[0]), shapes)
-        rows.append((policy, shapes, row))
-    best_policy, best_shapes, best_row = max(rows, key=lambda r: r[2]["offline"][0]["samples_per_second"])
+        add_offline(row, policy, int(batches[0]))
+        rows.append((policy, row))
+    best_policy, best_row = max(rows, key=lambda r: r[1]["offline"][0]["samples_per_second"])
     for batch in batches[1:]:
-        add_offline(best_row, best_policy, int(batch), best_shapes)
-    return [row for _, _, row in rows]
+        add_offline(best_row, best_policy, int(batch))
+    return [row for _, row in rows]
 
 
 def _describe(row: dict[str, Any], offline_row: dict[str, Any] | None = None) -> str:

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 POLICIES = ("fixed", "buckets", "dynamic")
-DEFAULT_BUCKETS = (128, 192, 256, 384)
+BUCKET_FRACTIONS = (1 / 3, 1 / 2, 2 / 3)  # of max_length, rounded up to BUCKET_STEP: 384 -> 128/192/256/384
+BUCKET_STEP = 32
 DYNAMIC_MULTIPLE = 16
 PAD_LOGIT = -np.inf  # what a padded position's logit reads after scattering: never a candidate
 
@@ -50,7 +51,7 @@ class LengthPolicy:
             return cls(name, max_length, (max_length,))
         if name == "dynamic":
             return cls(name, max_length, ())
-        chosen = DEFAULT_BUCKETS if buckets is None else tuple(int(b) for b in buckets)
+        chosen = default_buckets(max_length) if buckets is None else tuple(int(b) for b in buckets)
         if any(b < 1 for b in chosen):
             raise ValueError(f"bucket lengths must be positive, got {list(chosen)}")
         return cls(name, max_length, tuple(sorted({b for b in chosen if b < max_length} | {max_length})))
@@ -88,6 +89,12 @@ class LengthPolicy:
     def from_dict(cls, d: dict[str, Any]) -> "LengthPolicy":
         policy = cls.make(d["name"], int(d["max_length"]), d.get("buckets"))
         return policy if "multiple" not in d else cls(policy.name, policy.max_length, policy.buckets, int(d["multiple"]))
+
+
+def default_buckets(max_length: int) -> tuple[int, ...]:
+    """A third, a half and two thirds of ``max_length`` (rounded up to 32 tokens) and itself: 128/192/256/384
+    for 384 (the split Intel-style bucketing uses), 96/128/192/256 for 256, 64/96/128 for 128."""
+    return tuple(sorted({min(max_length, -(-int(max_length * f) // BUCKET_STEP) * BUCKET_STEP) for f in BUCKET_FRACTIONS} | {max_length}))
 
 
 def real_lengths(attention_mask: np.ndarray) -> np.ndarray:

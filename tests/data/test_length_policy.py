@@ -24,7 +24,10 @@ def test_padded_lengths_per_policy() -> None:
 
 
 def test_buckets_are_cut_to_max_length_and_always_hold_it() -> None:
-    assert LengthPolicy.make("buckets", 256).buckets == (128, 192, 256)
+    assert LengthPolicy.make("buckets", 384).buckets == (128, 192, 256, 384)
+    assert LengthPolicy.make("buckets", 256).buckets == (96, 128, 192, 256)
+    assert LengthPolicy.make("buckets", 128).buckets == (64, 96, 128)
+    assert LengthPolicy.make("buckets", 256, [128, 192, 256, 384]).buckets == (128, 192, 256)
     assert LengthPolicy.make("buckets", 200, [64, 300]).buckets == (64, 200)
     assert LengthPolicy.from_dict(LengthPolicy.make("buckets", 256).to_dict()) == LengthPolicy.make("buckets", 256)
 
