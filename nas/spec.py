@@ -187,12 +187,15 @@ class DeploymentSpec(_Strict):
     offline_batches: list[int] | None = Field(
         default=None, description="Offline batch sizes swept for the best policy; left out: 1 and measure.throughput_batch"
     )
+    streams: list[int] | None = Field(
+        default=None, description="NUM_STREAMS values tried for the best Offline policy and batch besides the THROUGHPUT hint's choice; left out: the hint's only"
+    )
     query_samples: int = Field(default=64, ge=8, le=100_000, description="windows of the eval file (seeded sample) in the query set")
     loadgen: bool = Field(
         default=True, description="measure the chosen deployment with MLPerf LoadGen too (short runs: never a valid MLPerf result)"
     )
 
-    @field_validator("buckets", "offline_batches")
+    @field_validator("buckets", "offline_batches", "streams")
     @classmethod
     def _positive(cls, v: list[int] | None) -> list[int] | None:
         return None if v is None else _unique_sorted(v, "deployment sizes")

@@ -129,6 +129,7 @@ def measure_deployment(
     policies: tuple[str, ...] = ("fixed", "buckets"),
     buckets: tuple[int, ...] | None = None,
     batches: tuple[int, ...] = (1, 16),
+    streams: tuple[int, ...] = (),
     objective: str = "throughput",
     loadgen: bool = False,
     fixed: dict[str, Any] | None = None,
@@ -151,13 +152,15 @@ def measure_deployment(
         raise ValueError(f"length policies must be some of {', '.join(POLICIES)}, got {list(policies)}")
     if not batches or min(batches) < 1:
         raise ValueError(f"Offline batch sizes must be at least 1, got {list(batches)}")
+    if streams and min(streams) < 1:
+        raise ValueError(f"stream counts must be at least 1, got {list(streams)}")
     if objective not in ("throughput", "latency"):
         raise ValueError(f"objective must be throughput or latency, got {objective!r}")
     xml = Path(xml_path).resolve()
     if not xml.is_file():
         raise FileNotFoundError(f"IR not found: {xml}")
     spec = {"lengths": [int(n) for n in lengths], "max_length": max_length, "policies": list(policies), "buckets": buckets,
-            "batches": list(batches), "objective": objective, "loadgen": loadgen, "fixed": fixed,
+            "batches": list(batches), "streams": list(streams), "objective": objective, "loadgen": loadgen, "fixed": fixed,
             "log_dir": str(log_dir) if log_dir else None}  # fmt: skip
     cmd = [
         sys.executable, "-m", "workers.benchmark", str(xml),

@@ -32,7 +32,7 @@ def run_deployment(args: argparse.Namespace) -> dict[str, Any]:
     core = ov.Core()
     began = time.perf_counter()
     cache = ModelCache(core, args.xml, target, args.precision)
-    rows = sweep(cache, lengths, policies, [int(b) for b in spec["batches"]], args)
+    rows = sweep(cache, lengths, policies, [int(b) for b in spec["batches"]], args, [int(n) for n in spec.get("streams") or ()])
     if spec.get("fixed"):  # the fixed-length figures measure_ir took (synthetic inputs, full padding): a candidate too
         rows.append({"policy": LengthPolicy.make("fixed", int(spec["max_length"])).to_dict(), "padding_share": round(
             LengthPolicy.make("fixed", int(spec["max_length"])).padding_share(lengths), 4), **spec["fixed"]})  # fmt: skip

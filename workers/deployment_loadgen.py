@@ -59,7 +59,8 @@ def loadgen_figures(cache: ModelCache, lengths: np.ndarray, chosen: dict[str, An
     )
 
     off_padded = off_policy.padded_lengths(lengths)
-    off_models = cache.get(off_policy, batch, "THROUGHPUT", lengths)
+    swept = chosen["offline"].get("streams_by") == "sweep"
+    off_models = cache.get(off_policy, batch, "THROUGHPUT", lengths, int(chosen["offline"]["streams"]) if swept else None)
     tensors = {n: length_tensors(off_models.get(n), n, batch) for n in sorted(set(off_padded.tolist()))}
     nireq = int(off_models.any().get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
     queues = {n: ov.AsyncInferQueue(off_models.get(n), nireq) for n in tensors}

@@ -77,12 +77,14 @@ class ModelCache:
 
     def __init__(self, core: "ov.Core", xml: str, target: HardwareTarget, precision: str):
         self.core, self.xml, self.target, self.precision = core, xml, target, precision
-        self.models: dict[tuple[str, int, str], PolicyModels] = {}
+        self.models: dict[tuple[str, int, str], PolicyModels] = {}  # (policy, batch, hint[/streams])
 
-    def get(self, policy: LengthPolicy, batch: int, hint: str, lengths: np.ndarray) -> PolicyModels:
-        key = (repr(policy), batch, hint)
+    def get(self, policy: LengthPolicy, batch: int, hint: str, lengths: np.ndarray, streams: int | None = None) -> PolicyModels:
+        key = (repr(policy), batch, hint if streams is None else f"{hint}/{streams}")
         if key not in self.models:
             config = compile_config(hint, self.target, self.precision, streams=hint == "THROUGHPUT")
+            if streams is not None:  # a point of the streams sweep instead of the hint's (or the profile's) choice
+                config["NUM_STREAMS"] = streams
             shapes = sorted(set(policy.padded_lengths(lengths).tolist())) if policy.static else []
             self.models[key] = PolicyModels(self.core, self.xml, policy, batch, config, shapes)
         return self.models[key]
@@ -154,17 +156,25 @@ def offline(models: PolicyModels, lengths: np.ndarray, args: argparse.Namespace)
     }
 
 
-def sweep(cache: ModelCache, lengths: np.ndarray, policies: Sequence[LengthPolicy], batches: Sequence[int], args: argparse.Namespace) -> list[dict[str, Any]]:
+def sweep(
+    cache: ModelCache,
+    lengths: np.ndarray,
+    policies: Sequence[LengthPolicy],
+    batches: Sequence[int],
+    args: argparse.Namespace,
+    streams: Sequence[int] = (),
+) -> list[dict[str, Any]]:
     """One row per policy: its SingleStream figures and Offline figures at ``batches[0]``; the policy with
-    the most Offline samples/s there is measured at the other batch sizes too (a sweep around the hint's
-    choice at a fraction of the cost of every pair)."""
+    the most Offline samples/s there is measured at the other batch sizes too, and its best batch at each
+    of ``streams`` (NUM_STREAMS instead of the hint's choice): a sweep around the hints at a fraction of
+    the cost of every combination."""
     rows = []
 
-    def add_offline(row: dict[str, Any], policy: LengthPolicy, batch: int) -> None:
-        fresh = (repr(policy), batch, "THROUGHPUT") not in cache.models
-        tput = cache.get(policy, batch, "THROUGHPUT", lengths)
-        row["compile_s"] = round(row["compile_s"] + (tput.compile_s if fresh else 0.0), 3)
-        row["offline"].append(offline(tput, lengths, args))
+    def add_offline(row: dict[str, Any], policy: LengthPolicy, batch: int, n_streams: int | None = None) -> None:
+        before = len(cache.models)
+        tput = cache.get(policy, batch, "THROUGHPUT", lengths, n_streams)
+        row["compile_s"] = round(row["compile_s"] + (tput.compile_s if len(cache.models) > before else 0.0), 3)
+        row["offline"].append({**offline(tput, lengths, args), "streams_by": "hint" if n_streams is None else "sweep"})
 
     for policy in policies:
         latency = cache.get(policy, 1, "LATENCY", lengths)
@@ -176,6 +186,10 @@ def sweep(cache: ModelCache, lengths: np.ndarray, policies: Sequence[LengthPolic
     best_policy, best_row = max(rows, key=lambda r: r[1]["offline"][0]["samples_per_second"])
     for batch in batches[1:]:
         add_offline(best_row, best_policy, int(batch))
+    best_batch = max(best_row["offline"], key=lambda o: o["samples_per_second"])
+    for n in streams:
+        if n != best_batch["streams"]:
+            add_offline(best_row, best_policy, int(best_batch["batch"]), int(n))
     return [row for _, row in rows]
 
 

@@ -150,7 +150,7 @@ def test_deployment_sweep_measures_every_policy_and_says_what_it_chose(runtime: 
     lengths = [9, 12, 17, 30, 33, 40, 64, 20, 11, 25, 48, 60]
     sweep = runtime.measure_deployment(
         exported[precision], target="native", precision=precision, lengths=lengths, max_length=64, policies=("buckets", "dynamic"),
-        buckets=(16, 32, 48), batches=(1, 4), objective="throughput", loadgen=True, fixed=fixed_rows(fixed), min_iterations=5, min_seconds=0.1,
+        buckets=(16, 32, 48), batches=(1, 4), streams=(1,), objective="throughput", loadgen=True, fixed=fixed_rows(fixed), min_iterations=5, min_seconds=0.1,
     )  # fmt: skip
     if sweep is None:
         pytest.skip(f"{runtime.name} has no deployment sweep")
@@ -159,6 +159,8 @@ def test_deployment_sweep_measures_every_policy_and_says_what_it_chose(runtime: 
     assert buckets["policy"]["buckets"] == [16, 32, 48, 64] and 0 < buckets["padding_share"] < sweep["sweep"][2]["padding_share"]
     assert sweep["query_set"]["samples"] == len(lengths) and sweep["query_set"]["max"] == 64
     best = max((o for r in sweep["sweep"] for o in r["offline"]), key=lambda o: o["samples_per_second"])
+    swept = [o for r in sweep["sweep"] for o in r["offline"] if o.get("streams_by") == "sweep"]
+    assert all(o["streams"] == 1 for o in swept)  # the streams sweep: one stream instead of the hint's (where it chose more)
     assert sweep["offline"]["samples_per_second"] == best["samples_per_second"]
     assert sweep["single_stream"]["p90_ms"] == min(r["single_stream"]["p90_ms"] for r in sweep["sweep"])
     assert "Offline:" in sweep["reason"] and "vs fixed 64" in sweep["reason"]

@@ -62,6 +62,7 @@ class Runtime(ABC):
         policies: tuple[str, ...],
         buckets: tuple[int, ...] | None,
         batches: tuple[int, ...],
+        streams: tuple[int, ...],
         objective: str,
         loadgen: bool,
         fixed: dict[str, Any] | None,

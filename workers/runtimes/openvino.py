@@ -60,6 +60,7 @@ class OpenVINORuntime(Runtime):
         policies: tuple[str, ...],
         buckets: tuple[int, ...] | None,
         batches: tuple[int, ...],
+        streams: tuple[int, ...],
         objective: str,
         loadgen: bool,
         fixed: dict[str, Any] | None,
@@ -72,7 +73,7 @@ class OpenVINORuntime(Runtime):
 
         return measure_deployment(
             model_path, target=target, precision=precision, lengths=lengths, max_length=max_length, policies=policies,
-            buckets=buckets, batches=batches, objective=objective, loadgen=loadgen, fixed=fixed, min_iterations=min_iterations,
+            buckets=buckets, batches=batches, streams=streams, objective=objective, loadgen=loadgen, fixed=fixed, min_iterations=min_iterations,
             log_dir=Path(model_path).parent / f"loadgen-{target}",
             min_seconds=min_seconds,
         )  # fmt: skip
