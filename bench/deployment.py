@@ -48,6 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="4 teacher steps, 60 questions, short timings; not written")
     p.add_argument("--out", type=Path, default=ROOT / "hwnas-data" / "bench" / "deployment")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--cost-only", action="store_true", help="reuse results.json of an earlier run; only (re)measure the trial cost")
     args = p.parse_args(argv)
     if args.quick:
         args.teacher_steps, args.max_eval, args.query_samples, args.seconds, args.app_seconds = 4, 60, 32, 0.5, 2
@@ -155,6 +156,29 @@ def app_figures(xml: Path, args: argparse.Namespace) -> dict[str, float]:
     return {"latency_median_ms": lat["median_ms"], "throughput_sps": tput["fps"]}
 
 
+def trial_cost(teacher_dir: Path, train_file: str, eval_file: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One search trial as a default job runs it (a 3-layer subnet of the teacher, INT8, measure and deployment
+    defaults, 256-token windows): its stage times and what the deployment sweep added to them."""
+    from core.types import SubnetConfig
+    from nas.context import trial_request
+    from nas.spec import JobSpec
+    from workers.pipeline import run_trial
+
+    spec = JobSpec.model_validate({
+        "base_model": str(teacher_dir), "task": {"train_file": train_file, "eval_file": eval_file, "max_eval_examples": args.max_eval},
+        "budget": {"trials": 1}, "objective": "throughput",
+    })  # fmt: skip
+    subnet = SubnetConfig(layers=(0, 2, 4), heads=(12, 12, 12), ffn=(1536, 1536, 1536))
+    req = trial_request(spec, job_id="bench-deployment", number=0, subnet=subnet, out=args.out / "trial", teacher_dir=str(teacher_dir))
+    began = time.perf_counter()
+    result = run_trial(req, precision="int8")
+    total = time.perf_counter() - began
+    m = result.measurements[0]
+    sweep_s = float(m.fingerprint["deployment_s"])
+    return {"trial_s": round(total, 1), "deployment_s": sweep_s, "share": sweep_s / total, "stages": result.stage_seconds,
+            "reason": m.fingerprint["deployment"]["reason"], "f1": result.f1}  # fmt: skip
+
+
 def _best_offline(row: dict[str, Any]) -> dict[str, Any]:
     return max(row["offline"], key=lambda o: o["samples_per_second"])
 
@@ -210,6 +234,14 @@ def report(results: dict[str, Any], command: str) -> str:
             f"{app['latency_median_ms']:.1f} | {f['offline']['samples_per_second']:.2f} | {lg['offline']['samples_per_second']:.2f} | {app['throughput_sps']:.2f} |"
         )
     lines += ["", f"Precision the service would choose from these teacher figures (objective throughput): {results['precision_choice']['reason']}."]
+    c = results.get("trial_cost")
+    if not c:
+        return "\n".join(lines)
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in c["stages"].items() if isinstance(v, float) and not k.endswith("_at"))
+    lines += ["", f"Cost: one search trial with the job spec's defaults (3-layer INT8 subnet of this teacher, no distillation, "
+              f"256-token windows, measure 50 iterations / 2 s / up to 5 repeats, deployment sweep buckets + dynamic, batch 1 and 16, "
+              f"64 queries, LoadGen): {c['trial_s']:.1f} s, of which the deployment sweep {c['deployment_s']:.1f} s "
+              f"({c['share'] * 100:.0f}%); stages: {stages}. Its choice: {c['reason']}."]  # fmt: skip
     lines += ["", "hwnas and LoadGen time the same thing except where said: hwnas's SingleStream times `infer()` alone over queries whose "
               "inputs are already set; LoadGen times issue to completion through its Python callback. benchmark_app's latency is a "
               "median over synthetic full-length inputs at batch 1, its FPS the THROUGHPUT hint's own request count; both at fixed 384 only "
@@ -226,6 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     train_file, eval_file = str(SQUAD / "squad-v1.1-train-head.json"), str(SQUAD / "xquad-en.json")
     args.out.mkdir(parents=True, exist_ok=True)
     teacher_dir = teacher(args, train_file)
+    if args.cost_only:
+        results = json.loads((args.out / "results.json").read_text())
+        log("one search trial with the job defaults: what the deployment sweep costs")
+        results["trial_cost"] = trial_cost(teacher_dir, train_file, eval_file, args)
+        return _write(results, args)
     irs = export_irs(teacher_dir, train_file, args.out / f"teacher-{args.teacher_steps}-irs")
     lengths = {seq: lengths_of(eval_file, teacher_dir, seq, args.max_eval) for seq in (384, 256)}
     from workers.deployment_timing import length_summary
@@ -255,8 +292,16 @@ def main(argv: list[str] | None = None) -> int:
                                             p90_ms=s["single_stream"]["p90_ms"], p99_ms=s["single_stream"]["p99_ms"], latency_iterations=0,
                                             throughput_batch=s["offline"]["batch"], throughput_sps=s["offline"]["samples_per_second"])]  # fmt: skip
     results["precision_choice"] = choose_precision("auto", "throughput", baselines, ["native"])
+    log("one search trial with the job defaults: what the deployment sweep costs")
+    results["trial_cost"] = trial_cost(teacher_dir, train_file, eval_file, args)
+    return _write(results, args)
+
+
+def _write(results: dict[str, Any], args: argparse.Namespace) -> int:
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    text = report(results, invocation())
+    results.setdefault("command", invocation())
+    command = results["command"] + (f"`, then `{invocation()}" if args.cost_only else "")
+    text = report(results, command)
     print(text)
     if not args.no_write:
         replace_section(ROOT / "BENCHMARKS.md", SECTION, text)
