@@ -9,6 +9,8 @@ otherwise) and with ``openvino.Core().read_model``, and reproduce the stored F1 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -101,4 +103,10 @@ def test_a_job_runs_end_to_end_and_its_models_stay_in_the_family(service, family
             model = transformers.AutoModelForQuestionAnswering.from_config(cfg, trust_remote_code=True)
         assert sum(p.numel() for p in model.parameters()) > 0
         assert _reproduce_f1(d, squad_files[1], card) == pytest.approx(t["f1"], abs=1e-6)
+        # the zip's own example (openvino, numpy, the tokenizer; none of hwnas) applies deployment.json and scores alike
+        assert t["measurements"][0]["deployment"]["reason"] == json.loads((d / "deployment.json").read_text())["targets"][0]["reason"]
+        example = subprocess.run([sys.executable, str(d / "run_deployment.py"), "--eval", squad_files[1], "--limit", str(EVAL_QUESTIONS)],
+                                 cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert example.returncode == 0, example.stderr[-3000:]
+        assert json.loads(example.stdout.strip().splitlines()[-1])["f1"] == pytest.approx(t["f1"], abs=1e-9)
     print(f"{family}: whole job {time.monotonic() - started:.0f} s")  # the note quotes these (pytest -s)

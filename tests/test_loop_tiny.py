@@ -39,6 +39,9 @@ def tiny_spec(model_dir: Path, train: str, evalf: str, **overrides) -> dict:  # 
         "seed": 3,
         # the shortest measurement the service allows: these tests check the loop, not the figures
         "measure": {"iterations": 5, "seconds": 0.1, "throughput_batch": 2, "max_repeats": 2},
+        # the deployment sweep (about 3 s per measurement) is left to the tests that check it: the zip test
+        # below, the families' jobs, the dashboard's job, the runtime conformance suite
+        "deployment": {"enabled": False},
     }
     spec.update(overrides)
     return spec
@@ -138,7 +141,7 @@ def test_zip_carries_its_deployment_and_its_example_reproduces_f1_and_throughput
     and the tokenizer only) applies ``deployment.json``: the stored F1 exactly and, timed in this same run,
     the stored Offline throughput within 10%. Measured a second long per scenario, as LoadGen's is."""
     client, _ = service
-    spec = tiny_spec(tiny_qa_model, *squad_files, budget={"trials": 1}, anchor_trials=1, seed=5,
+    spec = tiny_spec(tiny_qa_model, *squad_files, budget={"trials": 1}, anchor_trials=1, seed=5, deployment={},
                      measure={"iterations": 20, "seconds": 2.0, "throughput_batch": 4, "max_repeats": 2})  # fmt: skip
     r = client.post("/api/v1/jobs", json=spec)
     assert r.status_code == 201, r.text

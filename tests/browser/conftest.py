@@ -42,7 +42,7 @@ def job_spec(model_dir: Path, train: str, evalf: str) -> dict[str, Any]:
     from tests.test_loop_tiny import tiny_spec
 
     return tiny_spec(
-        model_dir, train, evalf, name="dashboard tiny search", seed=5,
+        model_dir, train, evalf, name="dashboard tiny search", seed=5, deployment={},  # the trial page shows each deployment
         task={"train_file": train, "eval_file": evalf, "max_seq_length": 128, "doc_stride": 48, "max_eval_examples": 24, "calibration_samples": 8},
         search_space={"layers": [1, 2, 3], "heads": [2, 4], "ffn": [32, 128]},
     )  # fmt: skip

@@ -203,6 +203,8 @@ def test_clicking_a_point_opens_that_trial_and_downloads_its_zip(pages, service,
     assert kept == trial["config"]["heads"]
     measured = page.inner_text(f".measurement[data-target='{TARGET}']")
     assert "native: measured on this target's own CPU" in measured and f"p90 {trial['measurements'][0]['p90_ms']:.3f} ms" in measured
+    deployment = trial["measurements"][0]["deployment"]  # the sweep's choice, and why, as the API states it
+    assert deployment["reason"] in measured and f"at fixed length {deployment['fixed_length']['seq_len']}" in measured
     assert '"format": "openvino-ir"' in page.inner_text("#card")
     page.screenshot(path=str(tmp_path / "trial-page.png"), full_page=True)
 
