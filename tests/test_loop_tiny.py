@@ -154,6 +154,12 @@ def test_zip_carries_its_deployment_and_its_example_reproduces_f1_and_throughput
     assert m["throughput_sps"] == deployment["loadgen"]["offline"]["samples_per_second"]
     assert m["fingerprint"]["fixed_length"]["seq_len"] == 128 and "vs fixed 128" in deployment["reason"]
     assert deployment["loadgen"]["label"] == "LoadGen, not a valid MLPerf run"
+    assert m["deployment"]["reason"] == deployment["reason"] and m["deployment"]["fixed_length"]["seq_len"] == 128
+    deployed = client.get(f"/api/v1/jobs/{job['id']}/pareto").json()
+    fixed = client.get(f"/api/v1/jobs/{job['id']}/pareto", params={"view": "fixed"}).json()
+    assert deployed["objectives"][1] == "minimize p90_ms" and fixed["objectives"][1] == "minimize p90_ms at fixed length"
+    assert [t["number"] for t in fixed["trials"]] == [trial["number"]]
+    assert client.get(f"/api/v1/jobs/{job['id']}/pareto", params={"view": "padded"}).status_code == 422
 
     d = unzip(client.get(f"/api/v1/jobs/{job['id']}/trials/{trial['number']}/model").content, tmp_path / "model")
     doc = json.loads((d / "deployment.json").read_text())
