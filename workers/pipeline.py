@@ -30,7 +30,7 @@ from workers.compression import CompressionStep, StepContext, get_step
 from workers.deployed import deployed_measurement, deployment_file, fixed_rows
 from workers.evaluate import evaluate_qa
 from workers.export import IR_XML, ir_size_bytes, save_ir, to_openvino
-from workers.runtimes import DEFAULT_RUNTIME, Runtime, get_runtime
+from workers.runtimes import DEFAULT_RUNTIME, Runtime, SweepRequest, get_runtime
 
 if TYPE_CHECKING:
     from workers.quantize import AccuracyValidation
@@ -344,11 +344,8 @@ def _deployment_sweep(req: TrialRequest, xml: Path, target: str, precision: str,
     policies = tuple(p for p in d.get("length_policies", ("buckets", "dynamic")) if p != "fixed")
     if not policies:  # only the fixed length asked for: measure_ir's figures are the deployment
         return None
-    return runtime().measure_deployment(
-        xml,
-        target=target,
-        precision=precision,
-        lengths=lengths.tolist(),
+    sweep = SweepRequest(
+        lengths=tuple(lengths.tolist()),
         max_length=req.max_seq_length,
         policies=policies,
         buckets=tuple(d["buckets"]) if d.get("buckets") else None,
@@ -360,6 +357,7 @@ def _deployment_sweep(req: TrialRequest, xml: Path, target: str, precision: str,
         min_iterations=max(5, req.measure_iterations // 2),
         min_seconds=req.measure_seconds / 2,
     )
+    return runtime().measure_deployment(xml, target=target, precision=precision, sweep=sweep)
 
 
 def _node_id() -> str | None:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from core.types import Measurement
-from workers.runtimes import PRECISIONS, RUNTIMES, Runtime, get_runtime
+from workers.runtimes import PRECISIONS, RUNTIMES, Runtime, SweepRequest, get_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 SEQ = 16
@@ -147,11 +147,11 @@ def test_deployment_sweep_measures_every_policy_and_says_what_it_chose(runtime: 
     precision = "int8" if "int8" in runtime.precisions else runtime.precisions[0]
     fixed = runtime.measure(exported[precision], target="native", precision=precision, seq_len=64, throughput_batch=4,
                             min_iterations=5, min_seconds=0.1, max_repeats=1)  # fmt: skip
-    lengths = [9, 12, 17, 30, 33, 40, 64, 20, 11, 25, 48, 60]
-    sweep = runtime.measure_deployment(
-        exported[precision], target="native", precision=precision, lengths=lengths, max_length=64, policies=("buckets", "dynamic"),
-        buckets=(16, 32, 48), batches=(1, 4), streams=(1,), objective="throughput", loadgen=True, fixed=fixed_rows(fixed), min_iterations=5, min_seconds=0.1,
-    )  # fmt: skip
+    request = SweepRequest(lengths=(9, 12, 17, 30, 33, 40, 64, 20, 11, 25, 48, 60), max_length=64, policies=("buckets", "dynamic"),
+                           buckets=(16, 32, 48), batches=(1, 4), streams=(1,), objective="throughput", loadgen=True,
+                           fixed=fixed_rows(fixed), min_iterations=5, min_seconds=0.1)  # fmt: skip
+    lengths = request.lengths
+    sweep = runtime.measure_deployment(exported[precision], target="native", precision=precision, sweep=request)
     if sweep is None:
         pytest.skip(f"{runtime.name} has no deployment sweep")
     assert [r["policy"]["name"] for r in sweep["sweep"]] == ["buckets", "dynamic", "fixed"]

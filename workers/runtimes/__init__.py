@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from core.registry import load_entry
-from workers.runtimes.base import PRECISIONS, Runner, Runtime
+from workers.runtimes.base import PRECISIONS, Runner, Runtime, SweepRequest
 
 RUNTIMES: dict[str, str] = {
     "openvino": "workers.runtimes.openvino",
@@ -26,4 +26,4 @@ def get_runtime(name: str = DEFAULT_RUNTIME) -> Runtime:
     return load_entry(RUNTIMES, name, attr="RUNTIME", kind=Runtime, what="runtime")
 
 
-__all__ = ["DEFAULT_RUNTIME", "PRECISIONS", "RUNTIMES", "Runner", "Runtime", "get_runtime"]
+__all__ = ["DEFAULT_RUNTIME", "PRECISIONS", "RUNTIMES", "Runner", "Runtime", "SweepRequest", "get_runtime"]

@@ -9,6 +9,7 @@ hardware target. Exporting and compressing the model are not its business (``wor
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,23 @@ from core.types import Measurement
 from workers.evaluate import Runner  # model inputs by name -> (start_logits, end_logits)
 
 PRECISIONS = ("fp32", "int8")
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    """What a deployment sweep measures (``nas.spec.DeploymentSpec`` for one trial and target)."""
+
+    lengths: tuple[int, ...]  # the query set: real window lengths (tokens)
+    max_length: int
+    policies: tuple[str, ...]  # core.qa.length_policy.POLICIES, besides the fixed length
+    buckets: tuple[int, ...] | None
+    batches: tuple[int, ...]  # Offline batch sizes (the best policy is swept over them)
+    streams: tuple[int, ...]  # NUM_STREAMS points besides the hint's
+    objective: str  # "throughput" or "latency"
+    loadgen: bool
+    fixed: dict[str, Any] | None  # measure_ir's fixed-length figures as a candidate (workers.deployed.fixed_rows)
+    min_iterations: int
+    min_seconds: float
 
 
 class Runtime(ABC):
@@ -51,25 +69,8 @@ class Runtime(ABC):
         ``seq_len`` on hardware target ``target``, in a process of its own, with its fingerprint;
         repeated (until the repeats agree) at most ``max_repeats`` times, the count in the fingerprint."""
 
-    def measure_deployment(
-        self,
-        model_path: str | Path,
-        *,
-        target: str,
-        precision: str,
-        lengths: list[int],
-        max_length: int,
-        policies: tuple[str, ...],
-        buckets: tuple[int, ...] | None,
-        batches: tuple[int, ...],
-        streams: tuple[int, ...],
-        objective: str,
-        loadgen: bool,
-        fixed: dict[str, Any] | None,
-        min_iterations: int,
-        min_seconds: float,
-    ) -> dict[str, Any] | None:
-        """The deployment sweep (``workers.deployment_timing``) of the model on ``target`` over a query set
-        of real window ``lengths``: each length policy's SingleStream and Offline figures, the chosen one
-        and why. None: this runtime runs one fixed shape only (the trial keeps ``measure``'s figures)."""
+    def measure_deployment(self, model_path: str | Path, *, target: str, precision: str, sweep: SweepRequest) -> dict[str, Any] | None:
+        """The deployment sweep (``workers.deployment_timing``) of the model on ``target`` over ``sweep``'s query
+        set of real window lengths: each length policy's SingleStream and Offline figures, the chosen one and
+        why. None: this runtime runs one fixed shape only (the trial keeps ``measure``'s figures)."""
         return None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from core.types import Measurement
 from workers.evaluate import openvino_runner
-from workers.runtimes.base import Runner, Runtime
+from workers.runtimes.base import Runner, Runtime, SweepRequest
 
 
 class OpenVINORuntime(Runtime):
@@ -49,34 +50,12 @@ class OpenVINORuntime(Runtime):
             max_repeats=max_repeats,
         )
 
-    def measure_deployment(
-        self,
-        model_path: str | Path,
-        *,
-        target: str,
-        precision: str,
-        lengths: list[int],
-        max_length: int,
-        policies: tuple[str, ...],
-        buckets: tuple[int, ...] | None,
-        batches: tuple[int, ...],
-        streams: tuple[int, ...],
-        objective: str,
-        loadgen: bool,
-        fixed: dict[str, Any] | None,
-        min_iterations: int,
-        min_seconds: float,
-    ) -> dict[str, Any] | None:
+    def measure_deployment(self, model_path: str | Path, *, target: str, precision: str, sweep: SweepRequest) -> dict[str, Any] | None:
         """``workers.benchmark.measure_deployment``: one fresh interpreter with the target's ISA and thread cap;
         LoadGen's logs beside the model (``loadgen-<target>/``)."""
         from workers.benchmark import measure_deployment
 
-        return measure_deployment(
-            model_path, target=target, precision=precision, lengths=lengths, max_length=max_length, policies=policies,
-            buckets=buckets, batches=batches, streams=streams, objective=objective, loadgen=loadgen, fixed=fixed, min_iterations=min_iterations,
-            log_dir=Path(model_path).parent / f"loadgen-{target}",
-            min_seconds=min_seconds,
-        )  # fmt: skip
+        return measure_deployment(model_path, target=target, precision=precision, **asdict(sweep), log_dir=Path(model_path).parent / f"loadgen-{target}")
 
 
 RUNTIME = OpenVINORuntime()
