@@ -249,10 +249,12 @@ def report(results: dict[str, Any], command: str) -> str:
               f"64 queries, LoadGen): {c['trial_s']:.1f} s, of which the deployment sweep {c['deployment_s']:.1f} s "
               f"({c['share'] * 100:.0f}%); stages: {stages}. Its choice: {c['reason']}."]  # fmt: skip
     f = c["fp32"]
+    has_bf16 = bool({"avx512_bf16", "amx_bf16"} & set(results["cpu"].get("flags") or []))
+    bf16 = "this CPU has it, but hwnas has no BF16 precision yet (not measured)" if has_bf16 else "not on this CPU (no AVX512-BF16, no AMX)"
     lines += ["", f"The same 3-layer subnet in FP32 (a small subnet, for the precision choice): F1 {f['f1']:.2f} vs INT8 {c['f1']:.2f}; "
               f"as deployed {f['throughput_sps']:.2f} vs INT8 {c['throughput_sps']:.2f} samples/s Offline, p90 {f['p90_ms']:.1f} vs "
               f"{c['p90_ms']:.1f} ms; at fixed 256: {f['fixed_length']['throughput_sps']:.2f} vs {c['fixed_length']['throughput_sps']:.2f} samples/s. "
-              f"Trial {f['trial_s']:.1f} s, sweep {f['deployment_s']:.1f} s ({f['share'] * 100:.0f}%). BF16: not on this CPU (no AVX512-BF16/AMX)."]  # fmt: skip
+              f"Trial {f['trial_s']:.1f} s, sweep {f['deployment_s']:.1f} s ({f['share'] * 100:.0f}%). BF16: {bf16}."]  # fmt: skip
     lines += ["", "hwnas and LoadGen time the same thing except where said: hwnas's SingleStream times `infer()` alone over queries whose "
               "inputs are already set; LoadGen times issue to completion through its Python callback. benchmark_app's latency is a "
               "median over synthetic full-length inputs at batch 1, its FPS the THROUGHPUT hint's own request count; both at fixed 384 only "
