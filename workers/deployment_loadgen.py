@@ -66,8 +66,13 @@ def loadgen_figures(cache: ModelCache, lengths: np.ndarray, chosen: dict[str, An
     queues = {n: ov.AsyncInferQueue(off_models.get(n), nireq) for n in tensors}
 
     def infer_many(ids: list[int]) -> None:
-        for planned in plan_batches(lengths[np.asarray(ids)], off_policy, batch):
-            queues[planned.length].start_async(tensors[planned.length])
+        # LoadGen issues more samples than the query set holds (duration x expected QPS), so samples repeat; sorted
+        # all at once, repeats of one length would run back to back (a dynamic-shape model then never changes
+        # shape). Each block of as many samples as the set holds is sorted on its own: passes, as the sweep times.
+        for begin in range(0, len(ids), len(lengths)):
+            block = np.asarray(ids[begin : begin + len(lengths)])
+            for planned in plan_batches(lengths[block], off_policy, batch):
+                queues[planned.length].start_async(tensors[planned.length])
         for queue in queues.values():
             queue.wait_all()
 
