@@ -4,6 +4,7 @@
 const jobId = decodeURIComponent(location.pathname.split("/")[2]);
 const state = { job: null, trials: [], fronts: {}, sort: { key: "number", desc: false }, minF1: null, stream: null, axisSet: false };
 const xAxisSel = document.getElementById("xaxis");
+const viewSel = document.getElementById("view"); // the front as deployed, or at fixed length (comparable with MLPerf and older jobs)
 const minF1Input = document.getElementById("min-f1");
 const trialUrl = (n) => `/jobs/${encodeURIComponent(jobId)}/trials/${n}`;
 
@@ -106,7 +107,9 @@ function renderTarget(target) {
   const plot = sec.querySelector(".plot");
   const byLatency = xAxisSel.value === "p90";
   const alongObjective = byLatency === (objective() !== "throughput"); // the front line follows the front's own axis
-  const xOf = (m) => (byLatency ? m.p90_ms : m.throughput_sps);
+  const fixed = viewSel.value === "fixed";
+  const speed = (m) => (fixed && m.deployment && m.deployment.fixed_length) || m; // a measurement without a sweep is fixed-length
+  const xOf = (m) => (byLatency ? speed(m).p90_ms : speed(m).throughput_sps);
   const front = state.fronts[target] || { trials: [], best: null };
   const onFront = new Set(front.trials.map((t) => t.number));
   // every completed trial with an F1 and an INT8 measurement on this target: the API's plotted set
@@ -159,7 +162,7 @@ function renderTarget(target) {
   }
   Plotly.react(plot, traces, {
     margin: { t: 20, r: 20, b: 50, l: 60 }, height: 420, hovermode: "closest", uirevision: target + xAxisSel.value,
-    xaxis: { title: { text: byLatency ? `p90 latency on ${target} (ms), batch 1, ${precisionName()}` : `throughput on ${target} (samples/s), ${precisionName()}` }, zeroline: false },
+    xaxis: { title: { text: (byLatency ? `p90 latency on ${target} (ms), batch 1, ${precisionName()}` : `throughput on ${target} (samples/s), ${precisionName()}`) + (fixed ? ", at fixed length" : ", as deployed") }, zeroline: false },
     yaxis: { title: { text: `F1 of the ${precisionName()} model` }, zeroline: false },
     legend: { orientation: "h", y: -0.2 }, shapes, annotations,
   });
@@ -256,7 +259,7 @@ async function refresh() {
     const q = state.minF1 !== null ? `&min_f1=${state.minF1}${cap ? `&max_latency_ms=${cap}` : ""}` : "";
     const [trials, ...fronts] = await Promise.all([
       hw.api(`/api/v1/jobs/${encodeURIComponent(jobId)}/trials?limit=10000`),
-      ...job.spec.targets.map((t) => hw.api(`/api/v1/jobs/${encodeURIComponent(jobId)}/pareto?target=${encodeURIComponent(t)}${q}`)),
+      ...job.spec.targets.map((t) => hw.api(`/api/v1/jobs/${encodeURIComponent(jobId)}/pareto?target=${encodeURIComponent(t)}&view=${viewSel.value}${q}`)),
     ]);
     state.trials = trials;
     job.spec.targets.forEach((t, i) => { state.fronts[t] = fronts[i]; });
@@ -286,6 +289,7 @@ function setLive(text) {
 document.addEventListener("DOMContentLoaded", async () => {
   const schedule = hw.coalesce(refresh);
   xAxisSel.addEventListener("change", () => state.job && state.job.spec.targets.forEach(renderTarget));
+  viewSel.addEventListener("change", () => refresh()); // the front itself changes: ask the API again
   minF1Input.addEventListener("change", () => {
     const v = parseFloat(minF1Input.value);
     state.minF1 = Number.isFinite(v) ? v : null;
