@@ -135,6 +135,7 @@ def test_downloaded_model_loads_and_reproduces_stored_f1(service, finished_job, 
     assert out[compiled.output(0)].shape == one["input_ids"].shape
 
 
+@pytest.mark.serial  # a throughput within 10% of the stored one needs the host to itself (no second test process)
 def test_zip_carries_its_deployment_and_its_example_reproduces_f1_and_throughput(service, tiny_qa_model, squad_files, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Every trial chooses a deployment per target by measurement (length policy, Offline batch, streams),
     stores it with the fixed-length figures beside it, and the zip's ``run_deployment.py`` (openvino, numpy
