@@ -159,10 +159,11 @@ def test_front_can_be_shown_as_deployed_or_at_fixed_length(pages, service, finis
     """The scatter's speed is each trial's chosen deployment by default; "at fixed length" plots the fixed-length
     figures and draws the API's front for that view (``pareto?view=fixed``)."""
     client, _, _ = service
-    page = pages(f"/jobs/{finished_job}").page
+    job_id = finished_job["id"]
+    page = pages(f"/jobs/{job_id}").page
     page.wait_for_selector("body[data-refreshes]")
     xs = f"() => Object.fromEntries(document.querySelector('#plot-{TARGET}').data.filter(t => t.name === 'dominated trials' || t.name === 'Pareto front').flatMap(t => (t.customdata || []).map((n, i) => [n, t.x[i]])))"
-    trials = {t["number"]: t for t in client.get(f"/api/v1/jobs/{finished_job}/trials").json() if t["state"] == "completed"}
+    trials = {t["number"]: t for t in client.get(f"/api/v1/jobs/{job_id}/trials").json() if t["state"] == "completed"}
     speed = "throughput_sps" if page.input_value("#xaxis") == "throughput" else "p90_ms"
     deployed = page.evaluate(xs)
     assert deployed and all(x == pytest.approx(trials[int(n)]["measurements"][0][speed]) for n, x in deployed.items())
@@ -171,7 +172,7 @@ def test_front_can_be_shown_as_deployed_or_at_fixed_length(pages, service, finis
     page.wait_for_function(f"() => Number(document.body.dataset.refreshes) > {before}")
     fixed = page.evaluate(xs)
     assert all(x == pytest.approx(trials[int(n)]["measurements"][0]["deployment"]["fixed_length"][speed]) for n, x in fixed.items())
-    front = client.get(f"/api/v1/jobs/{finished_job}/pareto", params={"target": TARGET, "view": "fixed"}).json()["trials"]
+    front = client.get(f"/api/v1/jobs/{job_id}/pareto", params={"target": TARGET, "view": "fixed"}).json()["trials"]
     assert page.locator(f"#plot-{TARGET}").get_attribute("data-front") == str(len(front))
     assert "at fixed length" in page.evaluate(f"() => document.querySelector('#plot-{TARGET}').layout.xaxis.title.text")
 
