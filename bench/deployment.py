@@ -278,13 +278,14 @@ def main(argv: list[str] | None = None) -> int:
         return _write(results, args)
     irs = export_irs(teacher_dir, train_file, args.out / f"teacher-{args.teacher_steps}-irs")
     lengths = {seq: lengths_of(eval_file, teacher_dir, seq, args.max_eval) for seq in (384, 256)}
+    from workers import datasets
     from workers.deployment_timing import length_summary
 
     results: dict[str, Any] = {
         "cpu": detect_cpu(),
         "date": time.strftime("%Y-%m-%d"),
         "teacher_steps": args.teacher_steps,
-        "questions": len(__import__("workers.datasets", fromlist=["examples"]).examples(eval_file, args.max_eval)),
+        "questions": len(datasets.examples(eval_file, args.max_eval)),
         "windows384": int(lengths[384].size),
         "windows256": int(lengths[256].size),
         "lengths384": length_summary(lengths[384]),

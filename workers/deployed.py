@@ -60,7 +60,7 @@ def as_fixed_length(m: Measurement) -> Measurement:
     return m if not fixed else replace(m, **fixed)
 
 
-def deployment_file(m: Measurement, precision: str, precision_reason: str | None) -> dict[str, Any]:
+def deployment_file(m: Measurement, precision: str) -> dict[str, Any]:
     """What ``deployment.json`` says for one target: how to compile and feed the IR to get ``m``'s figures."""
     d = (m.fingerprint or {}).get("deployment")
     fp = m.fingerprint or {}
@@ -81,7 +81,6 @@ def deployment_file(m: Measurement, precision: str, precision_reason: str | None
     return {
         "target": m.target,
         "precision": precision,
-        "precision_reason": precision_reason,
         "openvino_config": {
             "offline": {"PERFORMANCE_HINT": "THROUGHPUT", **config, **({"NUM_STREAMS": offline["streams"]} if offline.get("streams") else {})},
             "single_stream": {"PERFORMANCE_HINT": "LATENCY", **config},

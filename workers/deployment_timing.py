@@ -50,7 +50,6 @@ class PolicyModels:
 
     def __init__(self, core: "ov.Core", xml: str, policy: LengthPolicy, batch: int, config: dict[str, Any], lengths: Sequence[int]):
         self.models: dict[int, Any] = {}
-        self.compile_s = 0.0
         t0 = time.perf_counter()
         if policy.static:
             for length in sorted(set(int(n) for n in lengths)):

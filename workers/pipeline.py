@@ -399,7 +399,7 @@ def deployment_document(req: TrialRequest, result: TrialResult, precision: str) 
         "max_seq_length": req.max_seq_length,
         "doc_stride": req.doc_stride,
         "example": EXAMPLE_FILE,
-        "targets": [deployment_file(m, precision, None) for m in result.measurements],
+        "targets": [deployment_file(m, precision) for m in result.measurements],
     }
 
 
