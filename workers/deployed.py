@@ -54,12 +54,6 @@ def deployed_measurement(fixed: Measurement, sweep: dict[str, Any] | None) -> Me
     )
 
 
-def as_fixed_length(m: Measurement) -> Measurement:
-    """The fixed-length view of a stored measurement (itself where it has no deployment)."""
-    fixed = (m.fingerprint or {}).get("fixed_length")
-    return m if not fixed else replace(m, **fixed)
-
-
 def deployment_file(m: Measurement, precision: str) -> dict[str, Any]:
     """What ``deployment.json`` says for one target: how to compile and feed the IR to get ``m``'s figures."""
     d = (m.fingerprint or {}).get("deployment")
