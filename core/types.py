@@ -20,12 +20,16 @@ class SubnetConfig:
     ``layers`` holds indices into the base model's encoder (sorted, unique);
     ``heads[i]`` and ``ffn[i]`` are the attention heads and FFN width of kept layer i;
     ``hidden`` is the hidden (embedding) size, None for the base model's own.
+    ``sparsity`` is the share of the encoder's Linear weights set to zero by gradual unstructured
+    pruning (``workers.compression.prune``); 0 for a dense subnet. It is part of the subnet (and of
+    its encoding) because two subnets that differ only in it are different models.
     """
 
     layers: tuple[int, ...]
     heads: tuple[int, ...]
     ffn: tuple[int, ...]
     hidden: int | None = None
+    sparsity: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -38,6 +42,8 @@ class SubnetConfig:
             raise ValueError("heads and ffn must be positive")
         if self.hidden is not None and self.hidden < 1:
             raise ValueError("hidden must be positive")
+        if not 0.0 <= self.sparsity < 1.0:
+            raise ValueError(f"sparsity must be in [0, 1), got {self.sparsity}")
 
     @property
     def num_layers(self) -> int:
@@ -52,19 +58,29 @@ class SubnetConfig:
         d: dict[str, Any] = {"layers": list(self.layers), "heads": list(self.heads), "ffn": list(self.ffn)}
         if self.hidden is not None:
             d["hidden"] = self.hidden
+        if self.sparsity:
+            d["sparsity"] = self.sparsity
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SubnetConfig":
-        return cls(tuple(d["layers"]), tuple(d["heads"]), tuple(d["ffn"]), d.get("hidden"))
+        return cls(tuple(d["layers"]), tuple(d["heads"]), tuple(d["ffn"]), d.get("hidden"), float(d.get("sparsity") or 0.0))
+
+    @property
+    def dense(self) -> "SubnetConfig":
+        """The same architecture without pruning (what a supernet slices and a speed predictor sees)."""
+        return SubnetConfig(self.layers, self.heads, self.ffn, self.hidden)
 
     def encoding(self) -> str:
         """Stable text form, used for hashing, caching and as a predictor feature key.
 
-        Unchanged for configs without ``hidden`` (so earlier encodings stay valid); ``/H<n>`` otherwise.
+        Unchanged for configs without ``hidden`` or ``sparsity`` (so earlier encodings stay valid);
+        ``/H<n>`` and ``/S<sparsity>`` otherwise.
         """
         text = "L" + "-".join(f"{i}:{h}x{f}" for i, h, f in zip(self.layers, self.heads, self.ffn))
-        return text if self.hidden is None else f"{text}/H{self.hidden}"
+        if self.hidden is not None:
+            text += f"/H{self.hidden}"
+        return text + (f"/S{self.sparsity:g}" if self.sparsity else "")
 
     def digest(self) -> str:
         return hashlib.sha256(self.encoding().encode()).hexdigest()[:16]
@@ -92,6 +108,29 @@ class Measurement:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Measurement":
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class CompressionPlan:
+    """Compression beyond slicing and post-training INT8 (``nas.spec``: ``sparsity``, ``quantization.method``).
+
+    Each step distils the model from the FP32 teacher for its own steps, after the plain distillation
+    of ``TrialRequest.finetune_steps``: gradual unstructured magnitude pruning to ``subnet.sparsity``
+    (``workers.compression.prune``), then quantization-aware training (``workers.compression.qat_int8``),
+    which replaces post-training INT8 when ``qat_steps`` > 0.
+    """
+
+    prune_steps: int = 0  # distillation steps over which the sparsity ramps up (cubic) and then holds
+    prune_lr: float = 1e-4
+    prune_mode: str = "local"  # "local": every Linear of the encoder at the same sparsity; "global": one threshold
+    qat_steps: int = 0  # > 0: INT8 by QAT (NNCF fake quantizers in the distillation loop) instead of PTQ
+    qat_lr: float = 2e-5
+
+    def __post_init__(self) -> None:
+        if self.prune_steps < 0 or self.qat_steps < 0:
+            raise ValueError("prune_steps and qat_steps must be >= 0")
+        if self.prune_mode not in ("local", "global"):
+            raise ValueError(f"prune_mode must be 'local' or 'global', got {self.prune_mode!r}")
 
 
 @dataclass(frozen=True)
@@ -129,6 +168,22 @@ class TrialRequest:
     # the deployment sweep per target (nas.spec.DeploymentSpec as a dict: length_policies, buckets,
     # offline_batches, query_samples, loadgen); None: measured at max_seq_length padding only
     deployment: dict[str, Any] | None = None
+    # pruning and QAT (None: slicing, distillation and post-training INT8 only, as before they existed)
+    compression: CompressionPlan | None = None
+
+    @property
+    def plan(self) -> CompressionPlan:
+        return self.compression or CompressionPlan()
+
+    @property
+    def qat(self) -> bool:
+        """INT8 by quantization-aware training rather than post-training quantization."""
+        return self.plan.qat_steps > 0
+
+    @property
+    def distils(self) -> bool:
+        """Whether any step of this trial trains the subnet from the teacher (so the teacher is loaded)."""
+        return bool(self.finetune_steps or (self.subnet.sparsity and self.plan.prune_steps) or self.plan.qat_steps)
 
 
 @dataclass(frozen=True)

@@ -96,3 +96,37 @@ def disk_full(directory: Path, probe_bytes: int = 1 << 20) -> bool:
 
 def ir_size_bytes(out_dir: Path) -> int:
     return sum((out_dir / name).stat().st_size for name in (IR_XML, IR_BIN))
+
+
+_WEIGHT_PATH_OPS = frozenset({"Convert", "Subtract", "Multiply", "FakeQuantize", "Reshape", "Transpose", "Unsqueeze"})
+
+
+def matmul_weights(ov_model: ov.Model) -> list[Any]:
+    """The constant weight tensors of the model's MatMuls (through the INT8 decompression or FakeQuantize
+    ops that precede them), each once: what pruning zeroes and a sparse kernel would skip."""
+    found: dict[str, Any] = {}
+    for op in ov_model.get_ops():
+        if op.get_type_name() != "MatMul":
+            continue
+        stack = [op.input_value(1).get_node()]
+        while stack:
+            node = stack.pop()
+            kind = node.get_type_name()
+            if kind == "Constant":
+                if len(node.get_output_shape(0)) == 2 and node.get_friendly_name() not in found:
+                    found[node.get_friendly_name()] = node
+            elif kind in _WEIGHT_PATH_OPS:
+                stack.append(node.input_value(0).get_node())
+    return list(found.values())
+
+
+def weight_sparsity(ov_model: ov.Model) -> float:
+    """Share of exact zeros among the MatMul weights of ``ov_model`` (0 for a dense model)."""
+    import numpy as np
+
+    total = zeros = 0
+    for const in matmul_weights(ov_model):
+        data = const.get_data()
+        total += data.size
+        zeros += int(np.count_nonzero(data == 0))
+    return zeros / total if total else 0.0

@@ -112,10 +112,30 @@ def runtime() -> Runtime:
     return get_runtime(RUNTIME)
 
 
-def compression_steps(precision: str) -> list[CompressionStep]:
-    """The chain a trial's model goes through: slice, then post-training INT8 for ``int8``
-    (PyTorch steps run before the export to OpenVINO, OpenVINO steps after it)."""
-    return [get_step(name) for name in ("slice", *(("ptq_int8",) if precision == "int8" else ()))]
+def compression_steps(precision: str, req: TrialRequest | None = None) -> list[CompressionStep]:
+    """The chain a trial's model goes through: slice; gradual pruning for a sparse subnet; for ``int8``,
+    quantization-aware training when the request asks for it, else post-training INT8 (PyTorch steps run
+    before the export to OpenVINO, OpenVINO steps after it; the plain distillation of ``finetune_steps``
+    runs after the chain-starting step)."""
+    names = ["slice"]
+    if req is not None and req.subnet.sparsity:
+        names.append("prune")
+    if precision == "int8":
+        names.append("qat_int8" if req is not None and req.qat else "ptq_int8")
+    return [get_step(name) for name in names]
+
+
+QUANTIZATION_DETAIL = {
+    "PTQ": "NNCF post-training INT8 (PTQ)",
+    "QAT": "NNCF quantization-aware training, distilled from the FP32 teacher (QAT)",
+}
+
+
+def quantization_method(req: TrialRequest, precision: str) -> str | None:
+    """How the delivered IR was quantized, as the model card and deployment.json say it."""
+    if precision != "int8":
+        return None
+    return "QAT" if req.qat else "PTQ"
 
 
 def evaluate_ir(xml_path: Path, req: TrialRequest, *, precision: str) -> dict[str, Any]:
@@ -152,7 +172,12 @@ def task_metrics(scores: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in scores.items() if k not in ("count", "exact_match")}
 
 
-def _distil(student: Any, teacher: Any, req: TrialRequest) -> None:
+def _distil(
+    student: Any, teacher: Any, req: TrialRequest, *, steps: int | None = None, learning_rate: float | None = None,
+    on_step: Any = None, bf16: bool | None = None,
+) -> None:  # fmt: skip
+    """Distil ``student`` in place from ``teacher``'s logits on the trial's train windows: ``finetune_steps``
+    at ``finetune_lr`` unless a step (pruning, QAT) asks for its own; ``on_step(step, total)`` after each."""
     from search_spaces.bert.training import TrainSettings, train_qa
 
     feats = datasets.train_features(req.train_file, None, req.teacher_dir, req.max_seq_length, req.doc_stride)
@@ -160,9 +185,20 @@ def _distil(student: Any, teacher: Any, req: TrialRequest) -> None:
     from targets import has_fast_bf16
 
     settings = TrainSettings(
-        max_steps=req.finetune_steps, learning_rate=req.finetune_lr, warmup_ratio=0.1, seed=req.seed, bf16=has_fast_bf16()
+        max_steps=req.finetune_steps if steps is None else steps,
+        learning_rate=req.finetune_lr if learning_rate is None else learning_rate,
+        warmup_ratio=0.1,
+        seed=req.seed,
+        bf16=has_fast_bf16() if bf16 is None else bf16,
     )
-    train_qa(student, feats, settings, soft_targets=soft, on_step=progress.current().on_step)
+    report = progress.current().on_step
+
+    def step_done(step: int, total: int, loss: float) -> None:
+        if on_step is not None:
+            on_step(step, total)
+        report(step, total, loss)
+
+    train_qa(student, feats, settings, soft_targets=soft, on_step=step_done)
 
 
 def teacher_family(req: TrialRequest) -> Any:
@@ -205,6 +241,12 @@ def model_card(req: TrialRequest, result: TrialResult, config: dict[str, Any], p
             "evaluated_on": "this INT8 OpenVINO IR" if precision == "int8" else "this FP32 OpenVINO IR",
             **result.metrics,  # SQuAD v2.0: task, metric, HasAns/NoAns, the null threshold to deploy it with
         },
+        "compression": {
+            "quantization": quantization_method(req, precision),
+            "quantization_detail": QUANTIZATION_DETAIL.get(quantization_method(req, precision) or ""),
+            "sparsity": req.subnet.sparsity,
+            **(result.metrics.get("compression") or {}),
+        },
         "measurements": [m.to_dict() for m in result.measurements],
         "data": {
             "train_file": req.train_file,
@@ -240,25 +282,32 @@ def build_candidate(req: TrialRequest, *, precision: str = "int8") -> TrialResul
     torch.manual_seed(req.seed)
     timer = StageTimer()
     out_dir = Path(req.output_dir)
-    steps = compression_steps(precision)
+    steps = compression_steps(precision, req)
     family = family_for(read_config(Path(req.teacher_dir)))
     context = StepContext(family=family, calibration=trial_calibration, validation=trial_validation)
-    subnet_model = _apply_steps([s for s in steps if s.works_on == "torch"], None, req, context, timer)
+    context.distil = lambda model, request, **kw: _distil(model, context.teacher, request, **kw)
+    torch_steps = [s for s in steps if s.works_on == "torch"]
+    subnet_model = _apply_steps(torch_steps[:1], None, req, context, timer)
     params = family.count_parameters(subnet_model)
     if req.finetune_steps:
         with timer("distil"):
             _distil(subnet_model, context.teacher, req)
+    subnet_model = _apply_steps(torch_steps[1:], subnet_model, req, context, timer)  # pruning, QAT: they distil too
     context.teacher = None  # distilled (or never needed): free it before the export
     with timer("convert"):
-        ov_model = to_openvino(subnet_model, seq_len=min(128, req.max_seq_length), tokenizer=datasets.tokenizer(req.teacher_dir))
-        config = subnet_model.config.to_dict()
-        config["architectures"] = [type(subnet_model).__name__]  # the family's own class (or hwnas's, named in auto_map)
+        from workers.compression.nncf_torch import strip_for_export
+
+        exported = strip_for_export(subnet_model)  # NNCF's masks and quantizers made plain (a dense PTQ chain has none)
+        ov_model = to_openvino(exported, seq_len=min(128, req.max_seq_length), tokenizer=datasets.tokenizer(req.teacher_dir))
+        config = exported.config.to_dict()
+        config["architectures"] = [type(exported).__name__]  # the family's own class (or hwnas's, named in auto_map)
     ov_model = _apply_steps([s for s in steps if s.works_on == "openvino"], ov_model, req, context, timer)
     with timer("save"):
         xml = save_ir(ov_model, out_dir, config=config, tokenizer=datasets.tokenizer(req.teacher_dir))
         save_modeling_files(family, config, out_dir)
     with timer("evaluate"):
         scores = evaluate_ir(xml, req, precision=precision)
+    compression = compression_record(req, precision, ov_model)
     return TrialResult(
         trial_number=req.trial_number,
         subnet=req.subnet,
@@ -271,8 +320,26 @@ def build_candidate(req: TrialRequest, *, precision: str = "int8") -> TrialResul
         stage_seconds={**timer.seconds, "build_started_at": began, "build_finished_at": time.time()},
         artifact_dir=str(out_dir),
         host=socket.gethostname(),
-        metrics=task_metrics(scores),
+        metrics={**task_metrics(scores), **({"compression": compression} if compression else {})},
     )
+
+
+def compression_record(req: TrialRequest, precision: str, ov_model: Any) -> dict[str, Any] | None:
+    """What a trial's metrics say of pruning and QAT (None for a dense post-training INT8 or FP32 trial, as
+    before they existed): the quantization method, the sparsity asked for and the share of zeros found in
+    the IR's MatMul weights."""
+    if not (req.subnet.sparsity or req.qat):
+        return None
+    from workers.export import weight_sparsity
+
+    plan = req.plan
+    record: dict[str, Any] = {"quantization": quantization_method(req, precision)}
+    if req.qat:
+        record["qat_steps"] = plan.qat_steps
+    if req.subnet.sparsity:
+        record.update(sparsity=req.subnet.sparsity, prune_steps=plan.prune_steps, prune_mode=plan.prune_mode)
+    record["weight_sparsity"] = round(weight_sparsity(ov_model), 4)
+    return record
 
 
 def save_modeling_files(family: Any, config: dict[str, Any], out_dir: Path) -> list[Path]:
@@ -395,7 +462,8 @@ def deployment_document(req: TrialRequest, result: TrialResult, precision: str) 
         "format": "hwnas-deployment/1",
         "model": IR_XML,
         "precision": precision,
-        "quantization": "NNCF post-training INT8 (PTQ)" if precision == "int8" else None,
+        "quantization": QUANTIZATION_DETAIL.get(quantization_method(req, precision) or ""),
+        "weight_sparsity": (result.metrics.get("compression") or {}).get("weight_sparsity", 0.0),
         "max_seq_length": req.max_seq_length,
         "doc_stride": req.doc_stride,
         "example": EXAMPLE_FILE,

@@ -12,13 +12,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from core.types import SubnetConfig, TrialRequest
+from core.types import CompressionPlan, SubnetConfig, TrialRequest
 from workers.compression import COMPRESSORS, WORKS_ON, CompressionStep, StepContext, get_step
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,8 +66,36 @@ def _request(dirs: dict[str, Path], **kw: Any) -> TrialRequest:
     )  # fmt: skip
 
 
-def _context(calls: list[str] | None = None) -> StepContext:
-    """The BERT family, and calibration batches drawn like the pipeline's (seeded, one window each)."""
+def _distil_on_random_windows(log: list[dict[str, Any]]) -> Callable[..., None]:
+    """``StepContext.distil`` on random windows: real optimiser steps (AdamW on a KD-like loss towards
+    zero logits), the step's ``on_step`` after each, every call logged (the pipeline's reads SQuAD)."""
+
+    def distil(model: Any, request: TrialRequest, *, steps: int, learning_rate: float, on_step: Any = None, bf16: bool | None = None) -> None:
+        import torch
+
+        from core.model_inputs import model_input_names
+
+        log.append({"steps": steps, "learning_rate": learning_rate, "bf16": bf16})
+        rng = np.random.default_rng(7)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+        model.train()
+        for step in range(1, steps + 1):
+            batch = {k: torch.from_numpy(v) for k, v in _batch(rng, 4).items() if k in model_input_names(model)}
+            out = model(**batch)
+            loss = out.start_logits.pow(2).mean() + out.end_logits.pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if on_step is not None:
+                on_step(step, steps)
+        model.eval()
+
+    return distil
+
+
+def _context(calls: list[str] | None = None, distils: list[dict[str, Any]] | None = None) -> StepContext:
+    """The BERT family, calibration batches drawn like the pipeline's (seeded, one window each) and a
+    distillation on random windows."""
     from search_spaces import family_of
 
     def calibration(req: TrialRequest) -> list[dict[str, np.ndarray]]:
@@ -75,7 +104,21 @@ def _context(calls: list[str] | None = None) -> StepContext:
         rng = np.random.default_rng(req.seed)
         return [_batch(rng, 1) for _ in range(req.calibration_samples)]
 
-    return StepContext(family=family_of("bert"), calibration=calibration)
+    return StepContext(family=family_of("bert"), calibration=calibration, distil=_distil_on_random_windows([] if distils is None else distils))
+
+
+SPARSE = SubnetConfig(SUBNET.layers, SUBNET.heads, SUBNET.ffn, sparsity=0.5)
+# what each step is applied with by the suite (a step that does nothing for the default request gets one it acts on)
+REQUESTS: dict[str, dict[str, Any]] = {
+    "prune": {"subnet": SPARSE, "compression": CompressionPlan(prune_steps=6)},
+    "qat_int8": {"compression": CompressionPlan(qat_steps=2)},
+}
+
+
+def _step_request(dirs: dict[str, Path], name: str, **kw: Any) -> TrialRequest:
+    fields = {**REQUESTS.get(name, {}), **kw}
+    subnet = fields.pop("subnet", SUBNET)
+    return replace(_request(dirs, **fields), subnet=subnet)
 
 
 def _torch_logits(model: Any, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -153,9 +196,80 @@ def _check_ptq_int8(out: Any, dirs: dict[str, Path], teacher: Any) -> None:
     assert calls == ["calibration", "validation"] and quantized_node_count(controlled) > 5  # no drop: nothing reverted
 
 
+def _encoder_weights(model: Any) -> dict[str, Any]:
+    return {n: p.detach() for n, p in model.named_parameters() if p.dim() == 2}
+
+
+def _check_prune(out: Any, dirs: dict[str, Path], teacher: Any) -> None:
+    from workers.compression.nncf_torch import is_compressed, strip_for_export
+    from workers.compression.prune import cubic_schedule
+    from workers.export import to_openvino, weight_sparsity
+
+    assert is_compressed(out)  # masks stay as hooks until the export, so a QAT step trains with them
+    plain = strip_for_export(out)
+    assert not is_compressed(plain)
+    for name, w in _encoder_weights(plain).items():
+        share = float((w == 0).float().mean())
+        if "embeddings" in name or "qa_outputs" in name:
+            assert share < 0.01, name  # dense on purpose (the padding row of the embeddings is zero)
+        else:
+            assert abs(share - 0.5) < 0.02, (name, share)  # local: every Linear of the encoder at the target
+    assert abs(weight_sparsity(to_openvino(plain, seq_len=SEQ)) - 0.5) < 0.05  # the zeros reach the IR
+    schedule = cubic_schedule(0.9, 100)
+    assert schedule[0] == 0.0 and schedule[max(schedule)] == 0.9 and max(schedule) == 70
+    values = [schedule[k] for k in sorted(schedule)]
+    assert values == sorted(values) and values[1] > 0.9 / 10  # cubic: fastest at first
+    assert cubic_schedule(0.8, 0) == {0: 0.8}
+    distils: list[dict[str, Any]] = []
+    get_step("prune").apply(_input_for(get_step("prune"), teacher), request=_step_request(dirs, "prune"), context=_context(distils=distils))
+    assert distils == [{"steps": 6, "learning_rate": 1e-4, "bf16": None}]
+    once = get_step("prune").apply(
+        _input_for(get_step("prune"), teacher), request=_step_request(dirs, "prune", compression=CompressionPlan(prune_steps=0)),
+        context=StepContext(family=None),
+    )  # one shot: no training, no teacher
+    assert abs(float((strip_for_export(once).bert.encoder.layer[0].intermediate.dense.weight == 0).float().mean()) - 0.5) < 0.02
+    with pytest.raises(ValueError, match="distil"):
+        get_step("prune").apply(_input_for(get_step("prune"), teacher), request=_step_request(dirs, "prune"), context=StepContext(family=None))
+    dense = _input_for(get_step("prune"), teacher)
+    assert get_step("prune").apply(dense, request=_request(dirs), context=_context()) is dense  # sparsity 0: nothing to do
+
+
+def _check_qat_int8(out: Any, dirs: dict[str, Path], teacher: Any) -> None:
+    from workers.compression.nncf_torch import has_quantizers, strip_for_export
+    from workers.export import to_openvino
+    from workers.quantize import quantized_node_count
+
+    assert has_quantizers(out)
+    ir = to_openvino(strip_for_export(out), seq_len=SEQ)
+    assert quantized_node_count(ir) > 5
+    fp32 = _input_for(get_step("qat_int8"), teacher)
+    batch = _batch(np.random.default_rng(4), 2)
+    for got, want in zip(_ov_logits(ir, batch), _torch_logits(fp32, batch)):
+        assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.9  # trained 2 steps on random windows: still the model
+    distils: list[dict[str, Any]] = []
+    get_step("qat_int8").apply(fp32, request=_step_request(dirs, "qat_int8"), context=_context(distils=distils))
+    assert distils == [{"steps": 2, "learning_rate": 2e-5, "bf16": False}]  # fp32 under the fake quantizers
+    with pytest.raises(ValueError, match="calibration"):
+        get_step("qat_int8").apply(_input_for(get_step("qat_int8"), teacher), request=_step_request(dirs, "qat_int8"),
+                                   context=StepContext(family=None, distil=_distil_on_random_windows([])))  # fmt: skip
+    with pytest.raises(ValueError, match="distil"):
+        context = _context()
+        context.distil = None
+        get_step("qat_int8").apply(_input_for(get_step("qat_int8"), teacher), request=_step_request(dirs, "qat_int8"), context=context)
+    # after pruning: the masks hold through QAT and the INT8 IR keeps the zeros
+    pruned = get_step("prune").apply(_input_for(get_step("prune"), teacher), request=_step_request(dirs, "prune"), context=_context())
+    both = get_step("qat_int8").apply(pruned, request=_step_request(dirs, "prune", compression=CompressionPlan(prune_steps=6, qat_steps=3)),
+                                      context=_context())  # fmt: skip
+    from workers.export import weight_sparsity
+
+    assert abs(weight_sparsity(to_openvino(strip_for_export(both), seq_len=SEQ)) - 0.5) < 0.05
+
+
 CHECKS: dict[str, Callable[[Any, dict[str, Path], Any], None]] = {
     "slice": _check_slice,
     "ptq_int8": _check_ptq_int8,
+    "prune": _check_prune,
+    "qat_int8": _check_qat_int8,
 }
 
 
@@ -169,7 +283,7 @@ def step(request: pytest.FixtureRequest) -> CompressionStep:
 
 @pytest.fixture(scope="module")
 def output(step: CompressionStep, dirs: dict[str, Path], teacher: Any) -> Any:
-    return step.apply(_input_for(step, teacher), request=_request(dirs), context=_context())
+    return step.apply(_input_for(step, teacher), request=_step_request(dirs, step.name), context=_context())
 
 
 def test_every_step_has_a_check() -> None:
@@ -194,19 +308,20 @@ def test_the_chain_position_is_enforced(step: CompressionStep, dirs: dict[str, P
     """A chain-starting step refuses a model; every other step refuses to start a chain."""
     wrong = _input_for(get_step("slice"), teacher) if not step.starts_chain else _input_for(get_step("ptq_int8"), teacher)
     with pytest.raises(ValueError):
-        step.apply(wrong, request=_request(dirs), context=_context())
+        step.apply(wrong, request=_step_request(dirs, step.name), context=_context())
 
 
 def test_the_output_still_runs(step: CompressionStep, output: Any, tmp_path: Path) -> None:
     """A PyTorch step's model exports to OpenVINO; an OpenVINO step's model saves and compiles."""
     import openvino as ov
 
+    from workers.compression.nncf_torch import has_quantizers, strip_for_export
     from workers.export import save_ir, to_openvino
 
     batch = _batch(np.random.default_rng(5), 3)
     if step.works_on == "torch":
         start, end = _torch_logits(output, batch)
-        ov_model = to_openvino(output, seq_len=SEQ)
+        ov_model = to_openvino(strip_for_export(output), seq_len=SEQ)
     else:
         assert isinstance(output, ov.Model)
         ov_model = output
@@ -214,9 +329,12 @@ def test_the_output_still_runs(step: CompressionStep, output: Any, tmp_path: Pat
     reloaded = ov.Core().read_model(xml)
     for got in _ov_logits(reloaded, batch):
         assert got.shape == (3, SEQ) and np.isfinite(got).all()
-    if step.works_on == "torch":
+    if step.works_on == "torch" and not has_quantizers(output):
         for got, want in zip(_ov_logits(reloaded, batch), (start, end)):
             np.testing.assert_allclose(got, want, atol=1e-4)
+    elif step.works_on == "torch":  # fake quantizers: OpenVINO rounds like PyTorch but accumulates differently
+        for got, want in zip(_ov_logits(reloaded, batch), (start, end)):
+            assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.99
 
 
 def test_what_the_step_is_for(step: CompressionStep, output: Any, dirs: dict[str, Path], teacher: Any) -> None:
@@ -228,8 +346,13 @@ def test_the_pipeline_chain_names_registered_steps() -> None:
 
     assert [s.name for s in compression_steps("int8")] == ["slice", "ptq_int8"]
     assert [s.name for s in compression_steps("fp32")] == ["slice"]
-    for precision in ("int8", "fp32"):
-        chain = compression_steps(precision)
+    dirs = {"teacher": Path("t"), "root": Path("r")}
+    sparse_qat = _step_request(dirs, "prune", compression=CompressionPlan(prune_steps=2, qat_steps=2))
+    assert [s.name for s in compression_steps("int8", sparse_qat)] == ["slice", "prune", "qat_int8"]
+    assert [s.name for s in compression_steps("fp32", sparse_qat)] == ["slice", "prune"]
+    assert [s.name for s in compression_steps("int8", _step_request(dirs, "prune"))] == ["slice", "prune", "ptq_int8"]
+    for precision, req in (("int8", None), ("fp32", None), ("int8", sparse_qat)):
+        chain = compression_steps(precision, req)
         assert chain[0].starts_chain and not any(s.starts_chain for s in chain[1:])
         sides = [WORKS_ON.index(s.works_on) for s in chain]
         assert sides == sorted(sides)  # PyTorch steps before the export, OpenVINO steps after it

@@ -2,7 +2,7 @@
 
 ``COMPRESSORS`` maps a step name to the module that defines its ``STEP`` (a ``CompressionStep``),
 imported only when asked for (NNCF and torch load on the worker that runs the step). Adding a step
-(QAT, pruning next) is one module and one line here, and passing
+(as ``prune`` and ``qat_int8`` were) is one module and one line here, and passing
 ``tests/workers/test_compression_conformance.py``.
 """
 
@@ -16,6 +16,8 @@ from workers.compression.base import WORKS_ON, CompressionStep, StepContext
 COMPRESSORS: dict[str, str] = {
     "slice": "workers.compression.slice",
     "ptq_int8": "workers.compression.ptq_int8",
+    "prune": "workers.compression.prune",
+    "qat_int8": "workers.compression.qat_int8",
 }
 
 

@@ -31,13 +31,17 @@ class StepContext:
     ``validation(request)``: the ``workers.quantize.AccuracyValidation`` an accuracy-aware step
     checks its drop on (train data, never the eval file).
     ``teacher``: the full PyTorch teacher, set by a step that loads it when the request distils
-    from it (``finetune_steps``); the pipeline drops it once distilled.
+    from it (``TrialRequest.distils``); the pipeline drops it once distilled.
+    ``distil(model, request, steps=, learning_rate=, on_step=)``: train ``model`` in place from
+    ``teacher`` on the trial's train data (the pipeline's; a step that trains, pruning or QAT, calls it
+    with its own steps and an ``on_step(step, total)`` hook, and never reads data itself).
     """
 
     family: Any
     calibration: Callable[[TrialRequest], list[dict[str, np.ndarray]]] | None = None
     validation: Callable[[TrialRequest], Any] | None = None
     teacher: Any = None
+    distil: Callable[..., Any] | None = None
 
 
 class CompressionStep(ABC):

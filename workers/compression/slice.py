@@ -27,12 +27,12 @@ class Slice(CompressionStep):
             supernet = AutoModelForQuestionAnswering.from_pretrained(request.supernet_dir).eval()
             subnet_model = family.extract_standalone(supernet, request.subnet)
             del supernet
-            if request.finetune_steps:
+            if request.distils:
                 context.teacher = AutoModelForQuestionAnswering.from_pretrained(request.teacher_dir).eval()
         else:
             teacher = AutoModelForQuestionAnswering.from_pretrained(request.teacher_dir).eval()
             subnet_model = family.extract_subnet(teacher, request.subnet)
-            if request.finetune_steps:
+            if request.distils:
                 context.teacher = teacher
         return subnet_model
 
