@@ -83,7 +83,9 @@ class TrialOut(_FromORM):
     metrics: dict[str, Any] | None = Field(
         None,
         description="the task's figures besides f1/exact_match, with \"task\" and \"metric\": for squad-v2.0 exact, f1, "
-        "HasAns_*/NoAns_* and the null-score threshold (chosen on held-out train questions); null for squad-v1.1",
+        "HasAns_*/NoAns_* and the null-score threshold (chosen on held-out train questions); null for squad-v1.1; "
+        "\"compression\" for a pruned or QAT trial (quantization PTQ/QAT, qat_steps, sparsity, prune_steps, "
+        "prune_mode, weight_sparsity: the share of zeros in the IR's MatMul weights)",
     )
     started_at: datetime
     finished_at: datetime | None

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.artifact_store import ArtifactStore
 from core.progress import ProgressLink
-from core.types import SubnetConfig, TrialRequest
+from core.types import CompressionPlan, SubnetConfig, TrialRequest
 from nas.config import Settings
 from nas.dispatch import TrialRunner
 from nas.spec import JobSpec
@@ -56,7 +56,7 @@ class JobContext:
         stage makes it), else the spec's own precision (``auto`` not yet decided reads as int8)."""
         with self.sessions() as s:
             job = repo.get_job(s, self.job_id)
-            if job is not None and job.deployment:
+            if job is not None and job.deployment and "precision" in job.deployment:
                 return str(job.deployment["precision"])
         return "int8" if self.spec.precision == "auto" else self.spec.precision
 
@@ -121,6 +121,24 @@ def trial_request(
         supernet_dir=supernet_dir,
         task=task.version or "squad-v1.1",
         deployment=_deployment(spec),
+        compression=compression_plan(spec, refine=False),
+    )
+
+
+def compression_plan(spec: JobSpec, *, refine: bool) -> CompressionPlan | None:
+    """Pruning and QAT settings of a search trial (``refine=False``) or a refined one: the prune steps apply
+    to whichever subnet has a sparsity, QAT where ``quantization.qat_scope`` reaches; None when neither
+    can apply (the request, and its cache key, as before they existed)."""
+    sp, q = spec.sparsity, spec.quantization
+    qat = q.method == "qat" and (refine or q.qat_scope == "all")
+    if not sp.enabled and not qat:
+        return None
+    return CompressionPlan(
+        prune_steps=sp.steps if sp.enabled else 0,
+        prune_lr=sp.learning_rate,
+        prune_mode=sp.mode,
+        qat_steps=q.qat_steps if qat else 0,
+        qat_lr=q.qat_learning_rate,
     )
 
 

@@ -62,6 +62,8 @@ def trial_cache_key(req: TrialRequest, target_profiles: dict[str, dict[str, Any]
         del fields["task"]
     if fields.get("deployment") is None:  # no deployment sweep, as results stored before it had: keep their keys
         fields.pop("deployment", None)
+    if fields.get("compression") is None:  # no pruning or QAT, likewise
+        fields.pop("compression", None)
     fields["subnet"] = req.subnet.encoding()
     fields["teacher_dir"] = weights_digest(req.teacher_dir)
     fields["supernet_dir"] = weights_digest(req.supernet_dir) if req.supernet_dir else None

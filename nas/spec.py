@@ -221,6 +221,64 @@ class QuantizationSpec(_Strict):
     subset_size: int = Field(
         default=300, ge=1, le=10_000, description="calibration windows NNCF uses for statistics (at most task.calibration_samples)"
     )
+    method: Literal["ptq", "qat"] = Field(
+        default="ptq",
+        description="ptq: NNCF post-training INT8 of the OpenVINO model; qat: quantization-aware training, NNCF fake "
+        "quantizers in the PyTorch model (placed and calibrated as PTQ would) distilled from the FP32 teacher for "
+        "qat_steps, then INT8 (the model card says which)",
+    )
+    qat_steps: int = Field(default=100, ge=1, le=100_000, description="qat: distillation steps (batch 16) with the fake quantizers")
+    qat_learning_rate: float = Field(default=2e-5, gt=0, le=1.0, description="qat: peak learning rate of that distillation")
+    qat_scope: Literal["refine", "all"] = Field(
+        default="refine",
+        description="qat: which INT8 models get it: refine, the refine stage's (the search's trials stay PTQ, "
+        "which costs no training); all, every trial (not the INT8 teacher baseline, which is PTQ: the reference)",
+    )
+
+    @model_validator(mode="after")
+    def _qat_is_int8(self) -> "QuantizationSpec":
+        if self.method == "qat" and self.max_f1_drop is not None:
+            raise ValueError("max_f1_drop (accuracy-controlled PTQ) does not apply to method qat: leave one of them out")
+        return self
+
+
+class SparsitySpec(_Strict):
+    """Gradual unstructured magnitude pruning with distillation (``workers.compression.prune``): the share of
+    every encoder Linear's weights set to zero, as a search dimension or in the refine stage. Only a runtime
+    with sparse kernels turns zeros into speed (OpenVINO: AMX CPUs, profiles with ``sparse_weights_rate``);
+    where none of the job's targets has one, the dimension is dropped (the job says why) unless ``for_size``."""
+
+    choices: list[float] = Field(
+        default_factory=lambda: [0.0],
+        min_length=1,
+        description="sparsities to try, e.g. [0, 0.5, 0.8, 0.9] (0: dense); [0]: no pruning",
+    )
+    stage: Literal["search", "refine"] = Field(
+        default="search",
+        description="search: a dimension the sampler chooses per trial (each sparse trial is pruned while distilled "
+        "for steps); refine: the refine stage refines each chosen member once per choice",
+    )
+    steps: int = Field(default=200, ge=0, le=100_000, description="distillation steps (batch 16) while the sparsity ramps up (cubic) and holds; 0: one-shot pruning, untrained")
+    learning_rate: float = Field(default=1e-4, gt=0, le=1.0, description="peak learning rate of that distillation")
+    mode: Literal["local", "global"] = Field(
+        default="local", description="local: every Linear at the same sparsity (what sparse kernels want); global: one magnitude threshold"
+    )
+    for_size: bool = Field(
+        default=False,
+        description="keep the dimension where no target runs sparse weights faster: zeros then only shrink the download (the zip compresses them)",
+    )
+
+    @field_validator("choices")
+    @classmethod
+    def _fractions(cls, v: list[float]) -> list[float]:
+        bad = [x for x in v if not 0 <= x <= 0.99]
+        if bad:
+            raise ValueError(f"sparsity choices must be in [0, 0.99], got {bad}")
+        return sorted(set(float(x) for x in v))
+
+    @property
+    def enabled(self) -> bool:
+        return any(self.choices)
 
 
 class ConstraintSpec(_Strict):
@@ -312,6 +370,7 @@ class JobSpec(_Strict):
     measure: MeasureSpec = MeasureSpec()
     deployment: DeploymentSpec = DeploymentSpec()
     quantization: QuantizationSpec = QuantizationSpec()
+    sparsity: SparsitySpec = SparsitySpec()
     anchor_trials: int = Field(
         default=4, ge=0, le=16,
         description="the first trials are fixed anchors: the largest subnet, then uniform shrinks of it (0: none; not with grid)",
@@ -326,6 +385,19 @@ class JobSpec(_Strict):
         if len(set(v)) != len(v):
             raise ValueError("targets must not repeat")
         return v
+
+    @model_validator(mode="after")
+    def _compression_needs_int8(self) -> "JobSpec":
+        if self.quantization.method == "qat" and self.precision == "fp32":
+            raise ValueError("quantization.method qat trains INT8 models: precision fp32 has none (use int8 or auto)")
+        refines = self.refine.top_k > 0 and self.supernet.enabled  # the refine stage runs on a supernet's subnets
+        if self.sparsity.enabled and self.sparsity.stage == "refine" and not refines:
+            raise ValueError("sparsity.stage refine prunes in the refine stage: set refine.top_k and supernet.enabled, or stage search")
+        if self.quantization.method == "qat" and self.quantization.qat_scope == "refine" and not refines:
+            raise ValueError(
+                "quantization.qat_scope refine applies QAT in the refine stage: set refine.top_k and supernet.enabled, or qat_scope all"
+            )
+        return self
 
     @model_validator(mode="after")
     def _grid_is_small(self) -> "JobSpec":

@@ -37,6 +37,7 @@ class HardwareTarget:
     seq_len: int = 384
     latency_batch: int = 1
     throughput_batch: int = 16
+    sparse_weights_rate: float | None = None  # OpenVINO's sparse-weight decompression for INT8 (AMX only); None: off
     source: str = BUILTIN  # "builtin", a file path, or "registered"
 
     @property
@@ -69,6 +70,7 @@ class HardwareTarget:
             "threads": self.threads,
             "streams": self.streams,
             "seq_len": self.seq_len,
+            **({"sparse_weights_rate": self.sparse_weights_rate} if self.sparse_weights_rate is not None else {}),
             "scenarios": {
                 "single_stream": {"batch": self.latency_batch},
                 "offline": {"batch": self.throughput_batch},
@@ -89,6 +91,7 @@ class HardwareTarget:
             seq_len=p.seq_len,
             latency_batch=p.scenarios.single_stream.batch,
             throughput_batch=p.scenarios.offline.batch,
+            sparse_weights_rate=p.sparse_weights_rate,
             source=source,
         )
 

@@ -82,6 +82,13 @@ class TargetProfile(BaseModel):
     )
     streams: int | None = Field(default=None, ge=1, le=4096, description="NUM_STREAMS of the Offline scenario")
     seq_len: int = Field(default=384, ge=8, le=8192, description="sequence length of both scenarios")
+    sparse_weights_rate: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE of INT8 compiles: weights at least this sparse run OpenVINO's "
+        "sparse kernels (AMX CPUs only; elsewhere OpenVINO runs them densely); null: dense kernels",
+    )
     scenarios: Scenarios = Field(default_factory=Scenarios)
 
     @field_validator("isa", mode="before")

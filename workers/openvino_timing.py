@@ -66,7 +66,8 @@ def compile_config(
     f32 is forced for fp32, and also for int8 on targets without bf16: OpenVINO picks
     bf16 for the non-quantized ops from the host's cpuid and ignores the ISA cap, so a
     Cascade Lake emulated on a bf16 host would otherwise run (emulated) bf16 kernels.
-    The profile's thread cap (``threads``, else ``cores``) applies to both modes.
+    The profile's thread cap (``threads``, else ``cores``) applies to both modes; its
+    ``sparse_weights_rate`` to INT8 compiles (OpenVINO decompresses sparse weights on AMX only).
     """
     config: dict[str, Any] = {"PERFORMANCE_HINT": hint}
     if precision == "fp32" or not target.has_bf16:
@@ -76,6 +77,8 @@ def compile_config(
         config["INFERENCE_NUM_THREADS"] = threads
     if streams and target.streams:
         config["NUM_STREAMS"] = target.streams
+    if precision == "int8" and target.sparse_weights_rate is not None:
+        config["CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE"] = target.sparse_weights_rate  # AMX: sparse kernels; else ignored
     return config
 
 

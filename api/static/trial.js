@@ -22,6 +22,7 @@ function renderSummary(job, t) {
     ["exact match", hw.num(t.exact_match)],
     ...(t.f1_before_refine !== null && t.f1_before_refine !== undefined
       ? [["before refinement", `F1 ${hw.num(t.f1_before_refine)} · EM ${hw.num(t.exact_match_before_refine)}`]] : []),
+    ...(t.metrics && t.metrics.compression ? [["compression", compressionText(t.metrics.compression)]] : []),
     ["constraints", t.feasible === true ? "all met" : t.feasible === false ? '<span class="why">not all met (infeasible)</span>' : "–"],
     ["evaluated on", t.eval_questions ? `${hw.int(t.eval_questions)} questions${job.synthetic_data ? " (synthetic data)" : ""}` : "–"],
     ["parameters", hw.int(t.parameters)],
@@ -32,6 +33,13 @@ function renderSummary(job, t) {
   ];
   document.getElementById("metrics").innerHTML = items.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("");
   document.getElementById("download").disabled = t.state !== "completed";
+}
+
+// "QAT (100 steps) · sparsity 0.8 (IR weights 79.8% zeros, 200 pruning steps)"
+function compressionText(c) {
+  const parts = [c.quantization ? `${hw.esc(c.quantization)}${c.qat_steps ? ` (${hw.int(c.qat_steps)} steps)` : ""}` : "FP32"];
+  if (c.sparsity) parts.push(`sparsity ${hw.num(c.sparsity)} (IR weights ${hw.num(100 * c.weight_sparsity)}% zeros, ${hw.int(c.prune_steps)} pruning steps, ${hw.esc(c.prune_mode)})`);
+  return parts.join(" · ");
 }
 
 // Each encoder layer of the base model as a column: heads and FFN width kept, or dropped.

@@ -25,7 +25,7 @@ def run_baselines_stage(ctx: JobContext, teacher_dir: str) -> None:
         if precision in done or ctx.cancelled:
             continue
         out = ctx.trial_dir(f"baseline-{precision}")
-        req = replace(ctx.request(-1 - i, subnet, out, teacher_dir=teacher_dir), finetune_steps=0)
+        req = replace(ctx.request(-1 - i, subnet, out, teacher_dir=teacher_dir), finetune_steps=0, compression=None)  # PTQ: the reference
         outcome = ctx.runner.run(req, precision=precision)
         if outcome.result is None:
             raise StageFailed(outcome.error)
@@ -38,7 +38,7 @@ def choose_deployment(ctx: JobContext) -> str:
     """Store the job's precision and its reason (``nas.deployment``), once: a resumed job keeps its choice."""
     with ctx.sessions() as s:
         job = repo.get_job(s, ctx.job_id)
-        if job is not None and job.deployment:
+        if job is not None and job.deployment and "precision" in job.deployment:
             return str(job.deployment["precision"])
         measured = {b.precision: list(b.measurements) for b in repo.baselines_of(s, ctx.job_id)}
     choice = choose_precision(ctx.spec.precision, ctx.spec.objective, measured, ctx.spec.targets)

@@ -17,7 +17,7 @@ import threading
 import time
 import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from nas.predictors.base import fingerprint_key
 from nas.predictors.tracker import SpeedPredictors
 from nas.ray_cluster import task_cpus
 from nas.samplers import grid_of, make_sampler
+from nas.sparsity import SparsityDecision, decide_sparsity
 from nas.store import repo
 from search_spaces import full_subnet, space_for
 from search_spaces.base_models import read_config
@@ -42,6 +43,7 @@ STALE = "hwnas:stale"  # trial failed by a restart: its budget is spent again
 SKIPPED = "hwnas:skipped"  # ruled out by the predictor: no budget spent
 RETRIED = "hwnas:retried_as_new_trial"  # lost with its worker or node: failed, and run again (no budget spent)
 ANCHOR = "hwnas:anchor"  # one of the fixed first trials (JobSpace.anchors)
+SPARSITY = "sparsity"  # the study parameter of the sparsity dimension (nas.sparsity)
 
 
 MAX_SKIPS_IN_A_ROW = 20  # then the predictor stops dropping, so a search always progresses
@@ -98,6 +100,7 @@ class JobSearch:
             fp32 = baselines.get("fp32")
             self.objectives = JobObjectives.of(spec, fp32.f1 if fp32 is not None else None)
             self.study_name = repo.get_job(s, job_id).study_name  # type: ignore[union-attr]
+        self.sparsity = self._sparsity()
         self.study = self._study()
         self._anchors = [] if spec.sampler == "grid" else self.space.anchors(spec.anchor_trials)
         self.predictors = self._predictors()
@@ -105,7 +108,7 @@ class JobSearch:
 
     # ---- set-up ------------------------------------------------------------------------------
     def _study(self) -> optuna.Study:
-        grid = grid_of(self.space.sample) if self.spec.sampler == "grid" else None
+        grid = grid_of(self.sample) if self.spec.sampler == "grid" else None
         study = optuna.create_study(
             storage=self.ctx.storage,
             study_name=self.study_name,
@@ -120,6 +123,34 @@ class JobSearch:
         study.set_user_attr("hwnas:objective", self.spec.objective)
         study.set_user_attr("hwnas:min_f1", self.objectives.min_f1)
         return study
+
+    def _sparsity(self) -> SparsityDecision:
+        """What the job's targets can use of its sparsity choices (``nas.sparsity``), decided once and stored
+        with the job's deployment (a resumed job keeps its first decision)."""
+        with self.sessions() as s:
+            job = repo.get_job(s, self.job_id)
+            stored = (job.deployment or {}).get("sparsity") if job is not None else None
+            deployment = dict(job.deployment or {}) if job is not None else {}
+        if stored is not None:
+            return SparsityDecision(tuple(stored["choices"]), tuple(stored["requested"]), tuple(stored["pays_on"]), stored["reason"])
+        decision = decide_sparsity(self.spec)
+        if self.spec.sparsity.enabled:
+            self.ctx.update(deployment={**deployment, "sparsity": decision.to_dict()})
+            log.info("job %s: %s", self.job_id, decision.reason)
+        return decision
+
+    @property
+    def searches_sparsity(self) -> bool:
+        return self.spec.sparsity.stage == "search" and len(self.sparsity.choices) > 1
+
+    def sample(self, trial: optuna.Trial) -> SubnetConfig:
+        """The space's subnet, with the sparsity the sampler chooses where sparsity is a search dimension."""
+        subnet = self.space.sample(trial)
+        if self.searches_sparsity:
+            subnet = replace(subnet, sparsity=float(trial.suggest_categorical(SPARSITY, list(self.sparsity.choices))))
+        elif self.spec.sparsity.stage == "search" and self.sparsity.choices != (0.0,):
+            subnet = replace(subnet, sparsity=self.sparsity.choices[0])  # one sparsity asked for: every trial gets it
+        return subnet
 
     def _profiles(self) -> dict[str, dict[str, Any]]:
         from targets import get_target
@@ -194,7 +225,7 @@ class JobSearch:
                 if ctx.cancel.is_set():
                     break
                 trial = self._ask()
-                subnet = self.space.sample(trial)
+                subnet = self.sample(trial)
                 trial.set_user_attr("hwnas:config", subnet.to_dict())
                 out = ctx.trial_dir(f"trial-{trial.number}")
                 request = self.request(trial.number, subnet, out)
@@ -261,7 +292,8 @@ class JobSearch:
             asked = {t.user_attrs[ANCHOR] for t in self.study.get_trials(deepcopy=False) if ANCHOR in t.user_attrs}
             todo = [a for a in self._anchors if a.encoding() not in asked]
             if todo:
-                self.study.enqueue_trial(self.space.params_of(todo[0]), user_attrs={ANCHOR: todo[0].encoding()})
+                params = {**self.space.params_of(todo[0]), **({SPARSITY: 0.0} if self.searches_sparsity else {})}  # dense anchors
+                self.study.enqueue_trial(params, user_attrs={ANCHOR: todo[0].encoding()})
             else:
                 self._anchors = []
         return self.study.ask()
