@@ -7,12 +7,13 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: venv demo test test-soak test-fast clean
+.PHONY: venv demo test test-soak test-fast clean deepsparse-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m workers.compression.nncf_torch   # NNCF's CPU extension for QAT, built once (minutes on 2 cores)
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -36,3 +37,10 @@ test-fast: $(STAMP)
 
 clean:
 	rm -rf $(VENV) hwnas-data .pytest_cache
+
+# Optional: the DeepSparse runtime (workers/runtimes/deepsparse.py) in a venv of its own, .venv-deepsparse
+# (numpy<2, old deps; DeepSparse 1.8 is end-of-life, evaluation licence, x86-64 Linux). Nothing else needs it.
+deepsparse-venv:
+	test -x .venv-deepsparse/bin/python || python3.11 -m venv .venv-deepsparse
+	.venv-deepsparse/bin/python -m pip install --quiet -r requirements-deepsparse.txt
+	NM_DISABLE_ANALYTICS=1 .venv-deepsparse/bin/python -c "import deepsparse; print('DeepSparse', deepsparse.__version__, 'ready in .venv-deepsparse')"
