@@ -3,13 +3,15 @@
 A tiny random BERT QA model is exported the way the pipeline exports one (``workers.export``), and
 quantized INT8 the way a trial is (``workers.quantize``); each runtime must run both with the logits
 PyTorch computes, drive ``evaluate_qa`` and measure speed. A new runtime is tested by adding its
-registry line.
+registry line (and, if it reads another file than the IR, how to write that file beside it: ``BESIDE_IR``).
+A runtime that is not installed here (``Runtime.unavailable()``: an optional engine) is skipped with its reason.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,41 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     calibration = [_batch(rng, 1, SEQ) for _ in range(8)]
     int8 = save_ir(quantize_int8(to_openvino(model, seq_len=SEQ), calibration, subset_size=8), root / "int8")
-    return {"model": model, "fp32": fp32, "int8": int8}
+    return {"model": model, "fp32": fp32, "int8": int8, "calibration": calibration}
+
+
+def _onnx_beside(model: Any, directory: Path, precision: str, calibration: list[dict[str, np.ndarray]] | None = None) -> None:
+    """``model.onnx`` as DeepSparse reads it: the FP32 model, or for int8 the model quantized on the PyTorch
+    side (NNCF, as ``qat_int8`` quantizes before it trains) and stripped to QDQ (the INT8 IR is OpenVINO's own)."""
+    import copy
+
+    from workers.export_onnx import save_onnx
+
+    if precision == "fp32":
+        save_onnx(model, directory, seq_len=SEQ)
+        return
+    import nncf
+    import torch
+
+    from workers.compression.nncf_torch import prepare_extension, strip_for_export
+
+    prepare_extension()
+    batches = [{k: torch.from_numpy(v) for k, v in b.items()} for b in calibration or ()]
+    quantized = nncf.quantize(copy.deepcopy(model), nncf.Dataset(batches), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(batches))
+    save_onnx(strip_for_export(quantized), directory, seq_len=SEQ)
+
+
+# What a runtime reads besides the IR, written beside it (runtime name -> writer(model, directory, precision, calibration)).
+BESIDE_IR: dict[str, Callable[..., None]] = {"deepsparse": _onnx_beside}
+
+
+@pytest.fixture(scope="module")
+def beside_ir(exported: dict[str, Any]) -> dict[str, Any]:
+    """The files of ``BESIDE_IR`` next to the FP32 and INT8 IRs (written once, only for a runtime that runs here)."""
+    for writer in BESIDE_IR.values():
+        for precision in PRECISIONS:
+            writer(exported["model"], Path(exported[precision]).parent, precision, exported["calibration"])
+    return exported
 
 
 def _torch_logits(model: Any, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -62,11 +98,23 @@ def _torch_logits(model: Any, batch: dict[str, np.ndarray]) -> tuple[np.ndarray,
 
 @pytest.fixture(scope="module", params=NAMES)
 def runtime(request: pytest.FixtureRequest) -> Runtime:
-    return get_runtime(request.param)
+    """A runtime that runs here (else the test is skipped with its reason), its files beside the IRs."""
+    found = get_runtime(request.param)
+    reason = found.unavailable()
+    if reason:
+        pytest.skip(reason)
+    if found.name in BESIDE_IR:
+        request.getfixturevalue("beside_ir")
+    return found
 
 
-def test_lookup_and_laziness(runtime: Runtime) -> None:
+@pytest.mark.parametrize("name", NAMES)
+def test_lookup_and_laziness(name: str) -> None:
+    """Also for a runtime that is not installed here: looking it up loads nothing, and it says whether it runs."""
+    runtime = get_runtime(name)
     assert isinstance(runtime, Runtime) and RUNTIMES[runtime.name]
+    reason = runtime.unavailable()
+    assert reason is None or (isinstance(reason, str) and reason)
     assert get_runtime(runtime.name) is runtime
     assert runtime.precisions and set(runtime.precisions) <= set(PRECISIONS)
     with pytest.raises(ValueError, match="unknown runtime 'no-such-runtime'.*" + runtime.name):
@@ -123,6 +171,8 @@ def test_runner_drives_evaluate_qa_like_torch(runtime: Runtime, tiny_qa_model: P
     examples = load_squad(squad_files[1], limit=10)
     feats = prepare_eval_features(examples, tok, max_seq_length=64, doc_stride=16)
     xml = save_ir(to_openvino(model, seq_len=64), tmp_path)
+    if runtime.name in BESIDE_IR:
+        BESIDE_IR[runtime.name](model, tmp_path, "fp32")
     got = evaluate_qa(runtime.compile(xml, precision="fp32"), examples, feats, batch_size=4)
     want = evaluate_qa(torch_runner(model), examples, feats, batch_size=4)
     assert got["count"] == want["count"] == len(examples)

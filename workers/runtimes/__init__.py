@@ -2,7 +2,7 @@
 
 ``RUNTIMES`` maps a runtime name to the module that defines its ``RUNTIME`` (a ``Runtime``),
 imported only when asked for, so that looking a runtime up loads no inference engine. Adding one
-(sparse OpenVINO, DeepSparse next) is one module and one line here, and passing
+(sparse OpenVINO next) is one module and one line here, and passing
 ``tests/workers/test_runtime_conformance.py``.
 """
 
@@ -15,6 +15,7 @@ from workers.runtimes.base import PRECISIONS, Runner, Runtime, SweepRequest
 
 RUNTIMES: dict[str, str] = {
     "openvino": "workers.runtimes.openvino",
+    "deepsparse": "workers.runtimes.deepsparse",  # optional: its own venv (`make deepsparse-venv`), else unavailable()
 }
 
 DEFAULT_RUNTIME = "openvino"

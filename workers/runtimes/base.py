@@ -43,6 +43,11 @@ class Runtime(ABC):
     name: str
     precisions: tuple[str, ...] = PRECISIONS
 
+    def unavailable(self) -> str | None:
+        """Why this runtime cannot run here, with how to fix it (an optional engine that is not installed);
+        None: usable. Callers and the conformance suite skip a runtime that says why."""
+        return None
+
     def check_precision(self, precision: str) -> None:
         if precision not in self.precisions:
             raise ValueError(f"runtime {self.name!r} runs precisions {', '.join(self.precisions)}, not {precision!r}")
