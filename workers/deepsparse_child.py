@@ -8,7 +8,8 @@ project (``pyproject.toml``'s import-linter contract says so). Two modes:
 little-endian length and an ``np.savez`` archive: in, the named int64 [batch, seq] inputs; out,
 ``start_logits`` and ``end_logits`` or ``error`` (a message). The first frame out is ``ready`` (JSON:
 versions, the model's input names). DeepSparse compiles static shapes, so one engine is compiled per
-(batch, seq) and kept.
+(batch, seq) and kept (the ``MAX_ENGINES`` used last: a length policy that runs every length would otherwise
+keep a copy of the weights per length).
 
 ``measure MODEL.onnx``: SingleStream (``--latency-batch``, synchronous runs, p50/p90/p99) and Offline
 (``--throughput-batch``, samples/s) at ``--seq-len`` for at least ``--min-iterations`` runs and
@@ -31,6 +32,7 @@ import platform
 import struct
 import sys
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -41,6 +43,7 @@ import numpy as np  # noqa: E402
 
 os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")  # DeepSparse would otherwise report usage over the network
 _HEADER = struct.Struct("<Q")
+MAX_ENGINES = 8
 IDS = (1000, 2000)  # synthetic ids, as workers.openvino_timing.synthetic_inputs draws them
 
 
@@ -73,12 +76,16 @@ class Engines:
 
         self.model, self.num_cores = model, num_cores
         self.input_names: list[str] = list(get_input_names(model))
-        self.compiled: dict[tuple[int, int], Any] = {}
+        self.compiled: OrderedDict[tuple[int, int], Any] = OrderedDict()
         self.compile_s: dict[str, float] = {}
 
     def get(self, batch: int, seq: int) -> Any:
         key = (batch, seq)
-        if key not in self.compiled:
+        if key in self.compiled:
+            self.compiled.move_to_end(key)
+        else:
+            while len(self.compiled) >= MAX_ENGINES:
+                self.compiled.popitem(last=False)
             from deepsparse import Engine
             from deepsparse.utils import override_onnx_input_shapes
 
