@@ -285,21 +285,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
         _announce(settings, to_stderr=args.json)
         v = settings.values
+        runtime_name = get_target(settings.target).runtime
         try:
-            m = measure_ir(
-                xml,
-                target=settings.target,
-                precision=v["precision"],
-                seq_len=v["seq_len"],
-                latency_batch=v["latency_batch"],
-                throughput_batch=v["throughput_batch"],
-                min_iterations=args.iterations,
-                min_seconds=args.seconds,
-                min_repeats=args.min_repeats,
-                max_repeats=args.max_repeats,
-                max_spread_pct=args.max_spread,
-            )
-        except (RuntimeError, ValueError) as exc:
+            if runtime_name != "openvino":  # DeepSparse: the model.onnx beside the IR, in its own venv
+                m = _measure_with(runtime_name, xml, settings, args)
+            else:
+                m = measure_ir(
+                    xml,
+                    target=settings.target,
+                    precision=v["precision"],
+                    seq_len=v["seq_len"],
+                    latency_batch=v["latency_batch"],
+                    throughput_batch=v["throughput_batch"],
+                    min_iterations=args.iterations,
+                    min_seconds=args.seconds,
+                    min_repeats=args.min_repeats,
+                    max_repeats=args.max_repeats,
+                    max_spread_pct=args.max_spread,
+                )
+        except (RuntimeError, ValueError, FileNotFoundError) as exc:
             _error(str(exc))
             return EXIT_MEASUREMENT_FAILED
     if args.json:
@@ -307,6 +311,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         _print_measurement(str(args.model), m)
     return 0
+
+
+def _measure_with(runtime_name: str, xml: Path, settings: BenchSettings, args: argparse.Namespace) -> Any:
+    """The target's own runtime (its profile's ``runtime``); ``RuntimeError`` naming how to install it when absent."""
+    from workers.runtimes import get_runtime
+
+    runtime = get_runtime(runtime_name)
+    why = runtime.unavailable()
+    if why is not None:
+        raise RuntimeError(f"target {settings.target}: {why}")
+    v = settings.values
+    return runtime.measure(
+        xml, target=settings.target, precision=v["precision"], seq_len=v["seq_len"], throughput_batch=v["throughput_batch"],
+        min_iterations=args.iterations, min_seconds=args.seconds, max_repeats=args.max_repeats,
+    )  # fmt: skip
 
 
 def _announce(settings: BenchSettings, *, to_stderr: bool) -> None:

@@ -124,7 +124,7 @@ class CompressionPlan:
     prune_lr: float = 1e-4
     prune_mode: str = "local"  # "local": every Linear of the encoder at the same sparsity; "global": one threshold
     qat_steps: int = 0  # > 0: INT8 by QAT (NNCF fake quantizers in the distillation loop) instead of PTQ
-    qat_lr: float = 2e-5
+    qat_lr: float = 5e-5
 
     def __post_init__(self) -> None:
         if self.prune_steps < 0 or self.qat_steps < 0:

@@ -24,6 +24,7 @@ from nas.dispatch import TrialRunner
 from nas.errors import JobCancelled, failure_reason
 from nas.progress import ProgressRecorder
 from nas.spec import JobSpec
+from nas.runtime_check import drop_unavailable_targets
 from nas.stages.baselines import run_baselines_stage
 from nas.stages.refine import run_refine_stage
 from nas.stages.search import JobSearch
@@ -98,6 +99,7 @@ def _run_once(services: Services, job_id: str, cancel: threading.Event, stopping
         ctx = job_context(services, job_id, spec, cancel, stopping, synthetic_data=synthetic)
         ctx.runner.progress = ProgressRecorder(job_id, sessions).start()
         try:
+            drop_unavailable_targets(ctx)
             run_stages(ctx)
         finally:
             ctx.runner.progress.stop()

@@ -228,7 +228,7 @@ class QuantizationSpec(_Strict):
         "qat_steps, then INT8 (the model card says which)",
     )
     qat_steps: int = Field(default=100, ge=1, le=100_000, description="qat: distillation steps (batch 16) with the fake quantizers")
-    qat_learning_rate: float = Field(default=2e-5, gt=0, le=1.0, description="qat: peak learning rate of that distillation")
+    qat_learning_rate: float = Field(default=5e-5, gt=0, le=1.0, description="qat: peak learning rate of that distillation")
     qat_scope: Literal["refine", "all"] = Field(
         default="refine",
         description="qat: which INT8 models get it: refine, the refine stage's (the search's trials stay PTQ, "

@@ -38,6 +38,7 @@ class HardwareTarget:
     latency_batch: int = 1
     throughput_batch: int = 16
     sparse_weights_rate: float | None = None  # OpenVINO's sparse-weight decompression for INT8 (AMX only); None: off
+    runtime: str = "openvino"  # workers.runtimes name of what measures this target
     source: str = BUILTIN  # "builtin", a file path, or "registered"
 
     @property
@@ -71,6 +72,7 @@ class HardwareTarget:
             "streams": self.streams,
             "seq_len": self.seq_len,
             **({"sparse_weights_rate": self.sparse_weights_rate} if self.sparse_weights_rate is not None else {}),
+            **({"runtime": self.runtime} if self.runtime != "openvino" else {}),
             "scenarios": {
                 "single_stream": {"batch": self.latency_batch},
                 "offline": {"batch": self.throughput_batch},
@@ -92,6 +94,7 @@ class HardwareTarget:
             latency_batch=p.scenarios.single_stream.batch,
             throughput_batch=p.scenarios.offline.batch,
             sparse_weights_rate=p.sparse_weights_rate,
+            runtime=p.runtime,
             source=source,
         )
 

@@ -89,6 +89,12 @@ class TargetProfile(BaseModel):
         description="CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE of INT8 compiles: weights at least this sparse run OpenVINO's "
         "sparse kernels (AMX CPUs only; elsewhere OpenVINO runs them densely); null: dense kernels",
     )
+    runtime: str = Field(
+        default="openvino",
+        pattern=r"^[a-z][a-z0-9_]{0,31}$",
+        description="the inference runtime that measures this target (workers.runtimes: openvino, or deepsparse "
+        "where `make deepsparse-venv` installed it; a job whose target's runtime is missing drops that target and says why)",
+    )
     scenarios: Scenarios = Field(default_factory=Scenarios)
 
     @field_validator("isa", mode="before")

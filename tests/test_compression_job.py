@@ -138,3 +138,42 @@ def test_sparsity_and_qat_in_the_refine_stage(service, tiny_qa_model, squad_file
 def test_bad_compression_specs_are_422s_that_name_the_field(service, tiny_qa_model, squad_files, overrides, message) -> None:  # type: ignore[no-untyped-def]
     r = service.post("/api/v1/jobs", json=tiny_spec(tiny_qa_model, *squad_files, **overrides))
     assert r.status_code == 422 and message in r.text, r.text
+
+
+def test_a_deepsparse_target_is_measured_where_installed_and_dropped_with_its_reason_where_not(service, tiny_qa_model, squad_files, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """DeepSparse is optional (``make deepsparse-venv``): with it, a pruned QAT trial's model.onnx is measured on the
+    ``deepsparse`` target and labelled; without it (CI's clean checkout) the job drops the target, says why and completes."""
+    import json
+    import subprocess
+    import sys
+
+    from workers.runtimes import get_runtime
+
+    why = get_runtime("deepsparse").unavailable()
+    spec = tiny_spec(
+        tiny_qa_model, *squad_files, name="deepsparse", targets=["native", "deepsparse"], budget={"trials": 1}, anchor_trials=1,
+        sparsity={"choices": [0.8], "steps": 4, "for_size": True}, quantization={"method": "qat", "qat_scope": "all", "qat_steps": 2},
+    )  # fmt: skip
+    r = service.post("/api/v1/jobs", json=spec)
+    assert r.status_code == 201, r.text
+    job = wait_for_job(service, r.json()["id"], timeout=900)
+    assert job["status"] == "completed", job["error"]
+    (trial,) = _trials(service, job["id"])
+    assert trial["state"] == "completed", trial["error"]
+    by_target = {m["target"]: m for m in trial["measurements"]}
+    if why is not None:
+        assert job["deployment"]["unavailable_targets"] == {"deepsparse": f"target deepsparse: {why}"}
+        assert set(by_target) == {"native"} and "make deepsparse-venv" in why
+        return
+    assert "unavailable_targets" not in job["deployment"] and set(by_target) == {"native", "deepsparse"}
+    ds = by_target["deepsparse"]["fingerprint"]
+    assert ds["runtime"] == "deepsparse" and ds["runtime_label"] == "DeepSparse 1.8, end-of-life, evaluation licence"
+    assert by_target["deepsparse"]["throughput_sps"] > 0
+    zip_path = tmp_path / "model.zip"
+    zip_path.write_bytes(service.get(f"/api/v1/jobs/{job['id']}/trials/{trial['number']}/model").content)
+    assert (unzip(zip_path.read_bytes(), tmp_path / "unpacked") / "model.onnx").is_file()
+    out = subprocess.run([sys.executable, "-m", "cli.main", "bench", str(zip_path), "--target", "deepsparse", "--json", "--seconds", "0.2",
+                          "--iterations", "5", "--max-repeats", "1", "--min-repeats", "1"], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    measured = json.loads(out.stdout.strip().splitlines()[-1])["measurement"]
+    assert measured["fingerprint"]["runtime_label"] == "DeepSparse 1.8, end-of-life, evaluation licence"

@@ -72,9 +72,20 @@ def deployment_file(m: Measurement, precision: str) -> dict[str, Any]:
         policy, single_policy = d["offline"]["length_policy"], d["single_stream"]["length_policy"]
         offline = {k: d["offline"].get(k) for k in ("batch", "streams", "nireq")}
         reason = d["reason"]
+    runtime = fp.get("runtime") or "openvino"
+    if runtime != "openvino":  # DeepSparse: the ONNX beside the IR, one fixed padded length
+        return {
+            "target": m.target, "precision": precision, "runtime": runtime, "runtime_label": fp.get("runtime_label"), "model": "model.onnx",
+            "openvino_config": None, "offline": {"length_policy": {"name": "fixed", "max_length": m.seq_len}, "batch": m.throughput_batch,
+                                                 "samples_per_second": m.throughput_sps},
+            "single_stream": {"length_policy": {"name": "fixed", "max_length": m.seq_len}, "batch": 1, "p50_ms": m.p50_ms, "p90_ms": m.p90_ms},
+            "figures_by": runtime, "query_set": None, "fixed_length": None,
+            "reason": f"measured by {fp.get('runtime_label') or runtime} at a fixed padded length ({m.seq_len})",
+        }  # fmt: skip
     return {
         "target": m.target,
         "precision": precision,
+        "runtime": "openvino",
         "openvino_config": {
             "offline": {"PERFORMANCE_HINT": "THROUGHPUT", **config, **({"NUM_STREAMS": offline["streams"]} if offline.get("streams") else {})},
             "single_stream": {"PERFORMANCE_HINT": "LATENCY", **config},

@@ -37,7 +37,7 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 def load_deployment(directory: Path, target: str | None) -> dict[str, Any]:
     """The deployment of ``target`` (default: the first one measured) from ``deployment.json``."""
     doc = json.loads((directory / "deployment.json").read_text())
-    targets = doc["targets"]
+    targets = [t for t in doc["targets"] if t.get("runtime", "openvino") == "openvino"]  # this example runs OpenVINO
     if target is None:
         return targets[0]
     for entry in targets:

@@ -109,7 +109,25 @@ def trial_validation(req: TrialRequest) -> AccuracyValidation:
 
 
 def runtime() -> Runtime:
+    """What every trial is built and scored with (F1): OpenVINO."""
     return get_runtime(RUNTIME)
+
+
+def target_runtime(target: str) -> Runtime:
+    """What measures ``target``: its profile's ``runtime`` (OpenVINO unless the profile names another)."""
+    from targets import get_target
+
+    return get_runtime(get_target(target).runtime)
+
+
+def runtime_unavailable(target: str) -> str | None:
+    """Why ``target``'s runtime cannot run on this node, or None."""
+    why = target_runtime(target).unavailable()
+    return None if why is None else f"target {target}: {why}"
+
+
+def _onnx_targets(req: TrialRequest) -> list[str]:
+    return [t for t in req.targets if target_runtime(t).reads == "onnx"]
 
 
 def compression_steps(precision: str, req: TrialRequest | None = None) -> list[CompressionStep]:
@@ -301,6 +319,9 @@ def build_candidate(req: TrialRequest, *, precision: str = "int8") -> TrialResul
         ov_model = to_openvino(exported, seq_len=min(128, req.max_seq_length), tokenizer=datasets.tokenizer(req.teacher_dir))
         config = exported.config.to_dict()
         config["architectures"] = [type(exported).__name__]  # the family's own class (or hwnas's, named in auto_map)
+    if _onnx_targets(req):
+        with timer("onnx"):
+            _save_onnx(subnet_model, exported, req, precision, context, out_dir)
     ov_model = _apply_steps([s for s in steps if s.works_on == "openvino"], ov_model, req, context, timer)
     with timer("save"):
         xml = save_ir(ov_model, out_dir, config=config, tokenizer=datasets.tokenizer(req.teacher_dir))
@@ -322,6 +343,23 @@ def build_candidate(req: TrialRequest, *, precision: str = "int8") -> TrialResul
         host=socket.gethostname(),
         metrics={**task_metrics(scores), **({"compression": compression} if compression else {})},
     )
+
+
+def _save_onnx(model: Any, exported: Any, req: TrialRequest, precision: str, context: StepContext, out_dir: Path) -> None:
+    """``model.onnx`` beside the IR for a runtime that reads ONNX (DeepSparse): the same model, INT8 as QDQ.
+    A QAT model exports its own quantizers; a PTQ trial (quantized on the OpenVINO side) gets NNCF's torch
+    quantizers, calibrated on the same windows, so the ONNX is INT8 too (its F1 may differ a little: the
+    model card's F1 is the IR's)."""
+    from workers.compression.nncf_torch import has_quantizers, strip_for_export
+    from workers.export_onnx import save_onnx
+
+    if precision == "int8" and not has_quantizers(model):
+        from core.types import CompressionPlan
+
+        calibrate = replace(req, compression=replace(req.plan, qat_steps=0))
+        model = get_step("qat_int8").apply(model, request=calibrate, context=context)  # calibrated, no training
+        exported = strip_for_export(model)
+    save_onnx(exported, out_dir, seq_len=min(128, req.max_seq_length), tokenizer=None)
 
 
 def compression_record(req: TrialRequest, precision: str, ov_model: Any) -> dict[str, Any] | None:
@@ -374,8 +412,12 @@ def measure_candidate(req: TrialRequest, target: str, *, precision: str = "int8"
             f"{xml} is not visible on Ray node {_node_id()} ({socket.gethostname()}): every node must mount the "
             "service's data directory (artifacts/) at the same path as the coordinator"
         )
-    ir_sha256 = {p.name: sha256_of(p) for p in (xml, xml.with_suffix(".bin")) if p.is_file()}
-    m = runtime().measure(
+    ir_sha256 = {p.name: sha256_of(p) for p in (xml, xml.with_suffix(".bin"), xml.with_name("model.onnx")) if p.is_file()}
+    measurer = target_runtime(target)
+    why = measurer.unavailable()
+    if why is not None:  # the coordinator drops such targets at the job's start (nas.lifecycle); a node may differ
+        raise RuntimeError(f"target {target}: {why}")
+    m = measurer.measure(
         xml,
         target=target,
         precision=precision,
@@ -424,7 +466,7 @@ def _deployment_sweep(req: TrialRequest, xml: Path, target: str, precision: str,
         min_iterations=max(5, req.measure_iterations // 2),
         min_seconds=req.measure_seconds / 2,
     )
-    return runtime().measure_deployment(xml, target=target, precision=precision, sweep=sweep)
+    return target_runtime(target).measure_deployment(xml, target=target, precision=precision, sweep=sweep)
 
 
 def _node_id() -> str | None:

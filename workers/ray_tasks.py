@@ -100,3 +100,11 @@ def refine(
 
     with _reporter(progress):
         return refine_candidate(request, steps, before=before, precision=precision)
+
+
+@ray.remote(num_cpus=0)
+def runtimes_unavailable(targets: list[str]) -> dict[str, str]:
+    """Per target whose runtime this node cannot run (DeepSparse not installed, say): why, in one sentence."""
+    from workers.pipeline import runtime_unavailable
+
+    return {t: why for t in targets if (why := runtime_unavailable(t))}

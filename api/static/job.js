@@ -42,6 +42,7 @@ function renderJob(job) {
     · created ${hw.when(job.created_at)}${job.finished_at ? ` · ended ${hw.when(job.finished_at)}` : ""}
     ${teacher ? `<br>teacher: ${teacher}` : ""}
     ${job.deployment && job.deployment.precision ? `<br><span id="deployment">deployment: ${hw.esc(job.deployment.precision.toUpperCase())} · ${hw.esc(job.deployment.reason)}</span>` : ""}
+    ${job.deployment && job.deployment.unavailable_targets ? `<br><span id="unavailable" class="why">not measured: ${hw.esc(Object.values(job.deployment.unavailable_targets).join("; "))}</span>` : ""}
     ${job.deployment && job.deployment.sparsity ? `<br><span id="sparsity">sparsity ${hw.esc(job.deployment.sparsity.choices.join(", "))} · ${hw.esc(job.deployment.sparsity.reason)}</span>` : ""}
     <br>Optuna study <code>${hw.esc(job.study_name)}</code> (also in optuna-dashboard)`;
   const err = document.getElementById("job-error");

@@ -45,7 +45,7 @@ def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_list_builtins_and_host(client: TestClient):
     body = client.get("/api/v1/targets").raise_for_status().json()
     names = [t["name"] for t in body["targets"]]
-    assert names == ["native", "cascadelake", "icelake", "sapphirerapids"]
+    assert names == ["native", "cascadelake", "deepsparse", "icelake", "sapphirerapids"]
     clx = body["targets"][1]
     assert (clx["isa"], clx["cores"], clx["threads"], clx["seq_len"], clx["source"]) == (
         "AVX512_CORE_VNNI", 4, 4, 384, "builtin",

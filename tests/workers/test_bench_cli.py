@@ -144,7 +144,7 @@ def test_targets_lists_profiles_and_this_machine(tmp_path: Path, capsys, monkeyp
         assert main(["targets", "--json", "--data-dir", str(tmp_path)]) == 0
         info = json.loads(capsys.readouterr().out)
         names = [t["name"] for t in info["targets"]]
-        assert names[:4] == ["native", "cascadelake", "icelake", "sapphirerapids"] and "edge-avx2" in names
+        assert names[:5] == ["native", "cascadelake", "deepsparse", "icelake", "sapphirerapids"] and "edge-avx2" in names
         assert info["host"]["native_target"] == "native" or info["host"]["microarchitecture"] in names
         (tmp_path / "targets" / "broken.yaml").write_text("name: x\ncores: lots\n")
         assert main(["targets", "--data-dir", str(tmp_path)]) == 2

@@ -248,7 +248,7 @@ def _check_qat_int8(out: Any, dirs: dict[str, Path], teacher: Any) -> None:
         assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.9  # trained 2 steps on random windows: still the model
     distils: list[dict[str, Any]] = []
     get_step("qat_int8").apply(fp32, request=_step_request(dirs, "qat_int8"), context=_context(distils=distils))
-    assert distils == [{"steps": 2, "learning_rate": 2e-5, "bf16": False}]  # fp32 under the fake quantizers
+    assert distils == [{"steps": 2, "learning_rate": 5e-5, "bf16": False}]  # fp32 under the fake quantizers
     with pytest.raises(ValueError, match="calibration"):
         get_step("qat_int8").apply(_input_for(get_step("qat_int8"), teacher), request=_step_request(dirs, "qat_int8"),
                                    context=StepContext(family=None, distil=_distil_on_random_windows([])))  # fmt: skip

@@ -84,7 +84,7 @@ def test_detect_cpu_on_this_host():
 def test_get_target_and_unknown_name():
     assert get_target("cascadelake").isa == "AVX512_CORE_VNNI"
     assert get_target("native").isa is None
-    with pytest.raises(KeyError, match="known targets: native, cascadelake, icelake, sapphirerapids"):
+    with pytest.raises(KeyError, match="known targets: native, cascadelake, deepsparse, icelake, sapphirerapids"):
         get_target("pentium")
 
 
@@ -135,9 +135,9 @@ def write(d: Path, name: str, profile: dict | str) -> Path:
 
 
 def test_builtin_profiles_are_yaml_files():
-    assert sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml")) == ["cascadelake", "icelake", "native", "sapphirerapids"]
+    assert sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml")) == ["cascadelake", "deepsparse", "icelake", "native", "sapphirerapids"]
     reg = TargetRegistry()
-    assert list(reg) == ["native", "cascadelake", "icelake", "sapphirerapids"]
+    assert list(reg) == ["native", "cascadelake", "deepsparse", "icelake", "sapphirerapids"]
     clx = reg["cascadelake"]
     assert (clx.isa, clx.cores, clx.threads, clx.seq_len) == ("AVX512_CORE_VNNI", 4, 4, 384)
     assert (clx.latency_batch, clx.throughput_batch, clx.source) == (1, 16, "builtin")
@@ -198,7 +198,7 @@ def test_user_profile_cannot_shadow_a_builtin(user_dir: Path):
 
 def test_targets_dir_not_yet_created_is_skipped_but_a_file_is_an_error(tmp_path: Path, monkeypatch):
     monkeypatch.setenv(TARGETS_DIR_ENV, str(tmp_path / "not-yet"))
-    assert list(TargetRegistry()) == ["native", "cascadelake", "icelake", "sapphirerapids"]
+    assert list(TargetRegistry()) == ["native", "cascadelake", "deepsparse", "icelake", "sapphirerapids"]
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv(TARGETS_DIR_ENV, str(tmp_path / "a-file"))
     with pytest.raises(TargetProfileError, match="a-file: not a directory"):

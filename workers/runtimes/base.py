@@ -42,6 +42,7 @@ class Runtime(ABC):
 
     name: str
     precisions: tuple[str, ...] = PRECISIONS
+    reads: str = "openvino-ir"  # the model file it measures: the IR, or "onnx" (model.onnx beside it, which a trial then writes)
 
     def unavailable(self) -> str | None:
         """Why this runtime cannot run here, with how to fix it (an optional engine that is not installed);

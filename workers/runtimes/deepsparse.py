@@ -102,6 +102,7 @@ def sha256(path: Path) -> str:
 
 class DeepSparseRuntime(Runtime):
     name = "deepsparse"
+    reads = "onnx"
 
     def unavailable(self) -> str | None:
         return _probe(str(deepsparse_python()))[0]
