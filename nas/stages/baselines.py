@@ -41,7 +41,8 @@ def choose_deployment(ctx: JobContext) -> str:
         if job is not None and job.deployment and "precision" in job.deployment:
             return str(job.deployment["precision"])
         measured = {b.precision: list(b.measurements) for b in repo.baselines_of(s, ctx.job_id)}
+        earlier = dict((job.deployment if job is not None else None) or {})  # e.g. unavailable_targets (nas.runtime_check)
     choice = choose_precision(ctx.spec.precision, ctx.spec.objective, measured, ctx.spec.targets)
-    ctx.update(deployment=choice)
+    ctx.update(deployment={**earlier, **choice})
     return str(choice["precision"])
 
