@@ -38,8 +38,7 @@ def precision_choice(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def report(results: dict[str, Any], command: str) -> str:
     a = results["args"]
-    lines = [
-        "<!-- bench:compression -->",
+    lines = [  # the markers are replace_section's
         "## Compression beyond slicing: QAT against PTQ, gradual pruning, precision per CPU",
         "",
         f"Command: `{command}` ({results['date']}, {results['minutes']} min). CPU: {cpu_line(results['cpu'])}. "
@@ -92,7 +91,7 @@ def report(results: dict[str, Any], command: str) -> str:
         cell = lambda r: f"{r['speed']['throughput_sps']:.1f}; {r['speed']['p90_ms']:.1f}"  # noqa: E731
         lines.append(f"| {model} | {cell(by['fp32-f32'])} | {cell(by['fp32-default'])} ({by['fp32-default']['speed']['inference_precision']}) | "
                      f"{cell(by['int8'])} | {by['fp32-f32']['f1']:.2f} / {by['int8']['f1']:.2f} | {c['precision'].upper()}: {c['reason']} |")  # fmt: skip
-    lines += ["", *reading(results), "<!-- /bench:compression -->"]
+    lines += ["", *reading(results)]
     return "\n".join(lines)
 
 
