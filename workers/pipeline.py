@@ -354,8 +354,6 @@ def _save_onnx(model: Any, exported: Any, req: TrialRequest, precision: str, con
     from workers.export_onnx import save_onnx
 
     if precision == "int8" and not has_quantizers(model):
-        from core.types import CompressionPlan
-
         calibrate = replace(req, compression=replace(req.plan, qat_steps=0))
         model = get_step("qat_int8").apply(model, request=calibrate, context=context)  # calibrated, no training
         exported = strip_for_export(model)
