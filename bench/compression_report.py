@@ -77,7 +77,7 @@ def report(results: dict[str, Any], command: str) -> str:
                      f"{r['speed']['throughput_sps']:.1f} | {_f(ratio)}x | {r['speed']['p90_ms']:.1f} | {ds_text} | {r['train_s']:.0f} |")  # fmt: skip
     labels = {ds.get("label") for r in results["sparsity"] if (ds := r.get("deepsparse")) and ds.get("label")}
     if labels:
-        lines += ["", f"DeepSparse figures: {', '.join(sorted(labels))}; fed the same pruned model as a torch-side NNCF INT8 ONNX (QDQ)."]
+        lines += ["", f"DeepSparse figures: {', '.join(sorted(labels))}; fed the same pruned model as a torch-side NNCF INT8 ONNX (quantized MatMuls as MatMulInteger: DeepSparse runs plain QDQ MatMuls in FP32)."]
     choice = precision_choice(results["precision_rows"])
     lines += [
         "",

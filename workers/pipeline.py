@@ -346,7 +346,7 @@ def build_candidate(req: TrialRequest, *, precision: str = "int8") -> TrialResul
 
 
 def _save_onnx(model: Any, exported: Any, req: TrialRequest, precision: str, context: StepContext, out_dir: Path) -> None:
-    """``model.onnx`` beside the IR for a runtime that reads ONNX (DeepSparse): the same model, INT8 as QDQ.
+    """``model.onnx`` beside the IR for a runtime that reads ONNX (DeepSparse): the same model, INT8 (MatMulInteger: workers.export_onnx).
     A QAT model exports its own quantizers; a PTQ trial (quantized on the OpenVINO side) gets NNCF's torch
     quantizers, calibrated on the same windows, so the ONNX is INT8 too (its F1 may differ a little: the
     model card's F1 is the IR's)."""
