@@ -37,27 +37,13 @@ import torch
 from torch import nn
 
 from core.model_inputs import model_input_names
+from workers.export import _LogitsOnly  # the IR's wrapper: every caller has OpenVINO loaded already
 
 ONNX_FILE = "model.onnx"
 OPSET = 14
 OUTPUT_NAMES = ("start_logits", "end_logits")
 
 log = logging.getLogger(__name__)
-
-
-class _LogitsOnly(nn.Module):
-    """Traceable wrapper: the named inputs in, (start_logits, end_logits) out (as ``workers.export``'s,
-    which is not imported here: that module loads OpenVINO)."""
-
-    def __init__(self, model: nn.Module, input_names: tuple[str, ...]) -> None:
-        super().__init__()
-        self.model = model
-        self.input_names = input_names
-
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None):  # type: ignore[no-untyped-def]
-        given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-        out = self.model(**{name: given[name] for name in self.input_names})
-        return out.start_logits, out.end_logits
 
 
 def save_onnx(model: nn.Module, out_dir: str | Path, *, seq_len: int = 128, tokenizer: Any = None) -> Path:
