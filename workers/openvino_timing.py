@@ -59,18 +59,20 @@ def thread_cap(target: HardwareTarget, available: int | None = None) -> int | No
 
 
 def compile_config(
-    hint: str, target: HardwareTarget, precision: str, *, streams: bool = False, available: int | None = None
+    hint: str, target: HardwareTarget, precision: str, *, streams: bool = False, available: int | None = None, rest: str = "f32"
 ) -> dict[str, Any]:
     """Compile properties for one mode.
 
-    f32 is forced for fp32, and also for int8 on targets without bf16: OpenVINO picks
-    bf16 for the non-quantized ops from the host's cpuid and ignores the ISA cap, so a
-    Cascade Lake emulated on a bf16 host would otherwise run (emulated) bf16 kernels.
+    f32 is forced for fp32 and for int8's non-quantized ops (``rest="f32"``, what the trial's F1 was
+    scored with: bf16's rounding depends on the shape, so a bf16 rest has its own F1, scored as
+    deployed). ``rest="bf16"`` leaves OpenVINO its bf16 on a target that has it; OpenVINO picks bf16
+    from the host's cpuid and ignores the ISA cap, so a Cascade Lake emulated on a bf16 host always
+    runs f32.
     The profile's thread cap (``threads``, else ``cores``) applies to both modes; its
     ``sparse_weights_rate`` to INT8 compiles (OpenVINO decompresses sparse weights on AMX only).
     """
     config: dict[str, Any] = {"PERFORMANCE_HINT": hint}
-    if precision == "fp32" or not target.has_bf16:
+    if precision == "fp32" or rest == "f32" or not target.has_bf16:
         config["INFERENCE_PRECISION_HINT"] = "f32"
     threads = thread_cap(target, available)
     if threads:

@@ -38,7 +38,8 @@ class SweepRequest:
 
 class Runtime(ABC):
     """One inference engine. ``precision`` is how the model is meant to run: ``fp32`` means FP32 math
-    (no silent bf16 on CPUs that have it), ``int8`` the engine's default for a quantized model."""
+    (no silent bf16 on CPUs that have it), ``int8`` the quantized ops in INT8 and the rest in FP32 (a
+    bf16 rest is a deployment choice, scored as deployed: its rounding depends on the shape)."""
 
     name: str
     precisions: tuple[str, ...] = PRECISIONS
