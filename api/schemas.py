@@ -33,6 +33,8 @@ def deployment_summary(fingerprint: dict[str, Any]) -> dict[str, Any] | None:
         "offline": {"length_policy": off["length_policy"], "batch": off.get("batch"), "streams": off.get("streams"), "nireq": off.get("nireq")},
         "single_stream": {"length_policy": ss["length_policy"]},
         "reason": d.get("reason"),
+        "inference_precision": d.get("inference_precision", "f32"),  # what is not INT8 runs in (older sweeps: f32)
+        "f1_as_deployed": d.get("f1_as_deployed"),  # a bf16 deployment's own F1; None: the trial's
         "figures_by": d.get("figures_by"),
         "loadgen_label": (d.get("loadgen") or {}).get("label"),
         "fixed_length": {k: fixed[k] for k in ("seq_len", "p90_ms", "throughput_sps", "throughput_batch")} if fixed else None,

@@ -209,6 +209,11 @@ class TrialResult:
     # threshold and where it was chosen); empty for SQuAD v1.1, whose F1/EM say it all.
     metrics: dict[str, Any] = field(default_factory=dict)
 
+    def reference_scores(self) -> dict[str, Any]:
+        """What a deployment of this trial in another inference precision (bf16) is held to: its own F1/EM,
+        scored in f32, and its SQuAD v2.0 null threshold (``workers.deployment_precision``)."""
+        return {"f1": self.f1, "exact_match": self.exact_match, "threshold": self.metrics.get("threshold")}
+
     def measurement_for(self, target: str, precision: str | None = None) -> Measurement:
         """The measurement on ``target`` (a trial is measured in one precision, its job's; ``precision``
         narrows it when given)."""

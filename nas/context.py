@@ -148,4 +148,5 @@ def _deployment(spec: JobSpec) -> dict[str, Any] | None:
         return None
     batches = d.offline_batches or sorted({1, spec.measure.throughput_batch})
     return {"length_policies": list(d.length_policies), "buckets": d.buckets, "offline_batches": batches,
-            "streams": d.streams, "query_samples": d.query_samples, "loadgen": d.loadgen, "objective": spec.objective}  # fmt: skip
+            "streams": d.streams, "query_samples": d.query_samples, "loadgen": d.loadgen, "objective": spec.objective,
+            "inference_precisions": list(d.inference_precisions), "bf16_max_f1_drop": d.bf16_max_f1_drop}  # fmt: skip

@@ -127,9 +127,10 @@ class TrialRunner:
             stage = "measuring"
             self.artifacts.check_built(request.output_dir)
             refs = []
+            reference = built.reference_scores()  # what a bf16 deployment is held to
             for target in request.targets:
                 options = self._wait_for_target(request, target, abort)
-                refs.append(ray_tasks.measure.options(**options, max_retries=retries).remote(request, target, precision, progress=link))
+                refs.append(ray_tasks.measure.options(**options, max_retries=retries).remote(request, target, precision, progress=link, reference=reference))
             measured = [self.wait(ref, deadline, abort, also=refs) for ref in refs]
             joined = ray_tasks.join.options(num_cpus=1, max_retries=retries).remote(request, built, measured, precision)
             return TrialOutcome(result=self.wait(joined, deadline, abort))

@@ -171,7 +171,8 @@ class DeploymentSpec(_Strict):
     the sequence-length policy and Offline batch with the most samples/s (SingleStream: the policy with the
     lowest p90), over a query set of the eval file's real window lengths, against the same IR at a fixed
     padded length (``measure``'s figures, kept as the "fixed length" view). The objectives use the chosen
-    deployment's figures. F1 is the same under every policy (same windows, only the padding differs)."""
+    deployment's figures. In f32, F1 is the same under every policy (same windows, only the padding differs);
+    a bf16 deployment is scored as deployed and kept only within ``bf16_max_f1_drop`` of it."""
 
     enabled: bool = Field(default=True, description="false: every IR measured at max_seq_length padding only (earlier jobs)")
     length_policies: list[Literal["fixed", "buckets", "dynamic"]] = Field(
@@ -194,6 +195,24 @@ class DeploymentSpec(_Strict):
     loadgen: bool = Field(
         default=True, description="measure the chosen deployment with MLPerf LoadGen too (short runs: never a valid MLPerf result)"
     )
+    inference_precisions: list[Literal["f32", "bf16"]] = Field(
+        default_factory=lambda: ["f32", "bf16"],
+        min_length=1,
+        description="OpenVINO inference precisions tried for the ops that are not INT8 (an FP32 IR: all of them); the first "
+        "is swept over the policies, the others measured at its choice. bf16 only where the target and the host have it "
+        "(AVX512-BF16, AMX), and only with its own F1, scored as deployed: its rounding depends on the shape",
+    )
+    bf16_max_f1_drop: float = Field(
+        default=0.5, ge=0, le=100,
+        description="a faster bf16 deployment is kept only if its F1 as deployed is at most this many points under the trial's f32 F1",
+    )  # fmt: skip
+
+    @field_validator("inference_precisions")
+    @classmethod
+    def _distinct_precisions(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"deployment.inference_precisions lists one twice: {v}")
+        return v
 
     @field_validator("buckets", "offline_batches", "streams")
     @classmethod

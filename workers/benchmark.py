@@ -133,6 +133,8 @@ def measure_deployment(
     objective: str = "throughput",
     loadgen: bool = False,
     fixed: dict[str, Any] | None = None,
+    rests: tuple[str, ...] = ("f32",),
+    scoring: dict[str, Any] | None = None,
     log_dir: str | Path | None = None,
     min_iterations: int = 20,
     min_seconds: float = 1.0,
@@ -142,7 +144,9 @@ def measure_deployment(
     """The deployment sweep of one IR on one target (``workers.deployment_timing``), once, in a fresh
     interpreter with the target's ISA cap: every policy's SingleStream and Offline figures over the query
     set ``lengths`` (real window lengths), and the chosen deployment with its reason. ``fixed`` (figures already
-    taken at full padding: ``single_stream`` and ``offline`` rows) joins the candidates as the fixed policy."""
+    taken at full padding: ``single_stream`` and ``offline`` rows) joins the candidates as the fixed policy.
+    ``rests``: inference precisions for what is not INT8, the first swept, the others measured at its choice;
+    a bf16 choice is scored as deployed on ``scoring["windows"]`` (``workers.deployment_precision``)."""
     hw = get_target(target)
     _check_precision(precision)
     from core.qa.length_policy import POLICIES
@@ -156,12 +160,16 @@ def measure_deployment(
         raise ValueError(f"stream counts must be at least 1, got {list(streams)}")
     if objective not in ("throughput", "latency"):
         raise ValueError(f"objective must be throughput or latency, got {objective!r}")
+    if not rests or set(rests) - {"f32", "bf16"}:
+        raise ValueError(f"inference precisions must be some of f32, bf16, got {list(rests)}")
+    if "bf16" in rests and scoring is None:
+        raise ValueError("a bf16 deployment is scored as deployed: give scoring (the eval windows, task, reference F1)")
     xml = Path(xml_path).resolve()
     if not xml.is_file():
         raise FileNotFoundError(f"IR not found: {xml}")
     spec = {"lengths": [int(n) for n in lengths], "max_length": max_length, "policies": list(policies), "buckets": buckets,
             "batches": list(batches), "streams": list(streams), "objective": objective, "loadgen": loadgen, "fixed": fixed,
-            "log_dir": str(log_dir) if log_dir else None}  # fmt: skip
+            "rests": list(rests), "scoring": scoring, "log_dir": str(log_dir) if log_dir else None}  # fmt: skip
     cmd = [
         sys.executable, "-m", "workers.benchmark", str(xml),
         "--target", hw.name, "--profile", json.dumps(hw.to_profile()), "--precision", precision,

@@ -58,9 +58,8 @@ def deployment_file(m: Measurement, precision: str) -> dict[str, Any]:
     """What ``deployment.json`` says for one target: how to compile and feed the IR to get ``m``'s figures."""
     d = (m.fingerprint or {}).get("deployment")
     fp = m.fingerprint or {}
-    config: dict[str, Any] = {}
-    if fp.get("inference_precision") == "f32" or precision == "fp32":
-        config["INFERENCE_PRECISION_HINT"] = "f32"
+    rest = (d or {}).get("inference_precision") or "f32"  # what the sweep chose (f32 unless bf16 won and held its F1)
+    config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": rest}
     if fp.get("threads_cap"):
         config["INFERENCE_NUM_THREADS"] = fp["threads_cap"]
     if d is None:
@@ -92,6 +91,8 @@ def deployment_file(m: Measurement, precision: str) -> dict[str, Any]:
         },
         "offline": {"length_policy": policy, **offline, "samples_per_second": m.throughput_sps},
         "single_stream": {"length_policy": single_policy, "batch": 1, "p50_ms": m.p50_ms, "p90_ms": m.p90_ms},
+        "inference_precision": rest,
+        "f1": (d or {}).get("f1_as_deployed"),  # None: the trial's F1 (f32 gives the same answers under every policy)
         "figures_by": None if d is None else d.get("figures_by"),
         "query_set": None if d is None else d.get("query_set"),
         "fixed_length": fp.get("fixed_length"),

@@ -12,6 +12,7 @@ import numpy as np
 
 from core.qa.length_policy import LengthPolicy
 from workers.deployment_loadgen import loadgen_figures
+from workers.deployment_precision import decide, precision_row
 from workers.deployment_timing import ModelCache, choose, length_summary, sweep
 from workers.openvino_timing import target_from_args, thread_cap
 
@@ -32,11 +33,19 @@ def run_deployment(args: argparse.Namespace) -> dict[str, Any]:
     core = ov.Core()
     began = time.perf_counter()
     cache = ModelCache(core, args.xml, target, args.precision)
-    rows = sweep(cache, lengths, policies, [int(b) for b in spec["batches"]], args, [int(n) for n in spec.get("streams") or ()])
-    if spec.get("fixed"):  # the fixed-length figures measure_ir took (synthetic inputs, full padding): a candidate too
-        rows.append({"policy": LengthPolicy.make("fixed", int(spec["max_length"])).to_dict(), "padding_share": round(
-            LengthPolicy.make("fixed", int(spec["max_length"])).padding_share(lengths), 4), **spec["fixed"]})  # fmt: skip
-    chosen = choose(rows, spec.get("objective", "throughput"))
+    rests = list(spec.get("rests") or ["f32"])  # inference precisions, the first one swept (workers.deployment_precision)
+    objective = spec.get("objective", "throughput")
+    rows = sweep(cache, lengths, policies, [int(b) for b in spec["batches"]], args, [int(n) for n in spec.get("streams") or ()], rest=rests[0])
+    fixed = None
+    if spec.get("fixed"):  # the fixed-length figures measure_ir took (synthetic inputs, full padding, f32): a candidate too
+        fixed_policy = LengthPolicy.make("fixed", int(spec["max_length"]))
+        fixed = {"policy": fixed_policy.to_dict(), "padding_share": round(fixed_policy.padding_share(lengths), 4),
+                 "inference_precision": "f32", **spec["fixed"]}  # fmt: skip
+        rows.append(fixed)
+    chosen = choose([r for r in rows if r["inference_precision"] in rests], objective, fixed)
+    for rest in rests[1:]:  # the other precisions at the chosen point only
+        rows.append(precision_row(cache, chosen, lengths, args, rest))
+    chosen = decide(rows, rests, objective, fixed, cache=cache, lengths=lengths, scoring=spec.get("scoring"))
     result: dict[str, Any] = {
         "precision": args.precision,
         "target": target.name,

@@ -159,10 +159,11 @@ def answers(examples: list[dict[str, Any]], w: dict[str, Any], starts: np.ndarra
     """Best span per question over its windows, and its null odds (CLS score minus the best span's)."""
     best: dict[int, tuple[float, str]] = {}
     null = collections.defaultdict(lambda: float("inf"))
+    padding = w["arrays"]["attention_mask"] == 0  # masked before the n-best cut: padding must not take a candidate's place
     for i, sample in enumerate(w["example"]):
         offsets, context = w["offsets"][i], examples[sample]["context"]
-        s_top = np.argsort(-starts[i], kind="stable")[:N_BEST]
-        e_top = np.argsort(-ends[i], kind="stable")[:N_BEST]
+        s_top = np.argsort(-np.where(padding[i], -np.inf, starts[i]), kind="stable")[:N_BEST]
+        e_top = np.argsort(-np.where(padding[i], -np.inf, ends[i]), kind="stable")[:N_BEST]
         null[sample] = min(null[sample], float(starts[i][0] + ends[i][0]))
         for s in s_top:
             for e in e_top:
@@ -256,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     windows_n = len(w["example"])
     print(json.dumps({
-        **squad_scores(examples, spans, v2=metrics.get("task") == "squad-v2.0"), "stored_f1": metrics.get("f1"), "windows": windows_n, "runs": runs,
+        **squad_scores(examples, spans, v2=metrics.get("task") == "squad-v2.0"), "windows": windows_n, "runs": runs,
+        "stored_f1": (deployment.get("f1") or {}).get("f1", metrics.get("f1")), "inference_precision": model.config.get("INFERENCE_PRECISION_HINT"),
         "samples_per_second": runs * windows_n / total, "stored_samples_per_second": deployment["offline"]["samples_per_second"],
         "target": deployment["target"], "length_policy": model.policy, "batch": model.batch,
     }))  # fmt: skip

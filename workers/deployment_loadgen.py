@@ -38,7 +38,8 @@ def loadgen_figures(cache: ModelCache, lengths: np.ndarray, chosen: dict[str, An
     duration = max(MIN_DURATION_S, float(args.min_seconds))
 
     ss_padded = ss_policy.padded_lengths(lengths)
-    ss_models = cache.get(ss_policy, 1, "LATENCY", lengths)
+    rest = chosen.get("inference_precision", "f32")
+    ss_models = cache.get(ss_policy, 1, "LATENCY", lengths, rest=rest)
     requests = {}
     for n in sorted(set(ss_padded.tolist())):
         requests[n] = ss_models.get(n).create_infer_request()
@@ -60,7 +61,7 @@ def loadgen_figures(cache: ModelCache, lengths: np.ndarray, chosen: dict[str, An
 
     off_padded = off_policy.padded_lengths(lengths)
     swept = chosen["offline"].get("streams_by") == "sweep"
-    off_models = cache.get(off_policy, batch, "THROUGHPUT", lengths, int(chosen["offline"]["streams"]) if swept else None)
+    off_models = cache.get(off_policy, batch, "THROUGHPUT", lengths, int(chosen["offline"]["streams"]) if swept else None, rest=rest)
     tensors = {n: length_tensors(off_models.get(n), n, batch) for n in sorted(set(off_padded.tolist()))}
     nireq = int(off_models.any().get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
     queues = {n: ov.AsyncInferQueue(off_models.get(n), nireq) for n in tensors}

@@ -71,17 +71,20 @@ class PolicyModels:
 
 
 class ModelCache:
-    """Compiled models by (policy, batch, hint), shared by the sweep and LoadGen's runs of its choice:
-    compiling is a large part of a small model's sweep."""
+    """Compiled models by (policy, batch, hint, inference precision), shared by the sweep, the F1 scoring of a
+    bf16 choice and LoadGen's runs of the choice: compiling is a large part of a small model's sweep."""
 
     def __init__(self, core: "ov.Core", xml: str, target: HardwareTarget, precision: str):
         self.core, self.xml, self.target, self.precision = core, xml, target, precision
-        self.models: dict[tuple[str, int, str], PolicyModels] = {}  # (policy, batch, hint[/streams])
+        self.models: dict[tuple[str, int, str, str], PolicyModels] = {}  # (policy, batch, hint[/streams], rest)
 
-    def get(self, policy: LengthPolicy, batch: int, hint: str, lengths: np.ndarray, streams: int | None = None) -> PolicyModels:
-        key = (repr(policy), batch, hint if streams is None else f"{hint}/{streams}")
+    def get(
+        self, policy: LengthPolicy, batch: int, hint: str, lengths: np.ndarray, streams: int | None = None, rest: str = "f32"
+    ) -> PolicyModels:
+        """``rest``: OpenVINO's inference precision for what is not INT8 (``openvino_timing.compile_config``)."""
+        key = (repr(policy), batch, hint if streams is None else f"{hint}/{streams}", rest)
         if key not in self.models:
-            config = compile_config(hint, self.target, self.precision, streams=hint == "THROUGHPUT")
+            config = compile_config(hint, self.target, self.precision, streams=hint == "THROUGHPUT", rest=rest)
             if streams is not None:  # a point of the streams sweep instead of the hint's (or the profile's) choice
                 config["NUM_STREAMS"] = streams
             shapes = sorted(set(policy.padded_lengths(lengths).tolist())) if policy.static else []
@@ -162,22 +165,23 @@ def sweep(
     batches: Sequence[int],
     args: argparse.Namespace,
     streams: Sequence[int] = (),
+    rest: str = "f32",
 ) -> list[dict[str, Any]]:
     """One row per policy: its SingleStream figures and Offline figures at ``batches[0]``; the policy with
     the most Offline samples/s there is measured at the other batch sizes too, and its best batch at each
     of ``streams`` (NUM_STREAMS instead of the hint's choice): a sweep around the hints at a fraction of
-    the cost of every combination."""
+    the cost of every combination. Every row runs in inference precision ``rest``."""
     rows = []
 
     def add_offline(row: dict[str, Any], policy: LengthPolicy, batch: int, n_streams: int | None = None) -> None:
         before = len(cache.models)
-        tput = cache.get(policy, batch, "THROUGHPUT", lengths, n_streams)
+        tput = cache.get(policy, batch, "THROUGHPUT", lengths, n_streams, rest=rest)
         row["compile_s"] = round(row["compile_s"] + (tput.compile_s if len(cache.models) > before else 0.0), 3)
         row["offline"].append({**offline(tput, lengths, args), "streams_by": "hint" if n_streams is None else "sweep"})
 
     for policy in policies:
-        latency = cache.get(policy, 1, "LATENCY", lengths)
-        row: dict[str, Any] = {"policy": policy.to_dict(), "padding_share": round(policy.padding_share(lengths), 4)}
+        latency = cache.get(policy, 1, "LATENCY", lengths, rest=rest)
+        row: dict[str, Any] = {"policy": policy.to_dict(), "padding_share": round(policy.padding_share(lengths), 4), "inference_precision": rest}
         row["single_stream"] = single_stream(latency, lengths, args)
         row["offline"], row["compile_s"] = [], round(latency.compile_s, 3)
         add_offline(row, policy, int(batches[0]))
@@ -193,20 +197,21 @@ def sweep(
 
 
 def _describe(row: dict[str, Any], offline_row: dict[str, Any] | None = None) -> str:
-    p = row["policy"]
+    p = row["policy"] if offline_row is not None else row.get("single_stream_policy", row["policy"])
     what = {"fixed": f"fixed {p['max_length']}", "dynamic": "dynamic shapes"}.get(p["name"]) or "buckets " + "/".join(map(str, p["buckets"]))
     return what + (f" at batch {offline_row['batch']}" if offline_row else "")
 
 
-def choose(rows: list[dict[str, Any]], objective: Objective) -> dict[str, Any]:
+def choose(rows: list[dict[str, Any]], objective: Objective, fixed: dict[str, Any] | None = None) -> dict[str, Any]:
     """The deployment: the Offline (policy, batch) with the most samples/s and the SingleStream policy with
-    the lowest p90, and why, against the fixed policy's figures where it was measured."""
+    the lowest p90, and why, against the fixed policy's figures (``fixed``, else the fixed row among ``rows``)."""
     if not rows:
         raise ValueError("no deployment was measured")
     best_off = max(((r, o) for r in rows for o in r["offline"]), key=lambda ro: ro[1]["samples_per_second"])
     best_ss = min(rows, key=lambda r: r["single_stream"]["p90_ms"])
-    fixed = next((r for r in rows if r["policy"]["name"] == "fixed"), None)
-    chosen_row = best_off[0] if objective == "throughput" else best_ss
+    fixed = fixed or next((r for r in rows if r["policy"]["name"] == "fixed"), None)
+    chosen_row = best_off[0] if objective == "throughput" else best_ss  # (a row measured in another precision at the
+    # chosen point, workers.deployment_precision, may carry its SingleStream policy apart: single_stream_policy)
     reasons = [
         f"Offline: {_describe(*best_off)} {best_off[1]['samples_per_second']:.4g} samples/s",
         f"SingleStream: {_describe(best_ss)} p90 {best_ss['single_stream']['p90_ms']:.4g} ms",
@@ -217,8 +222,9 @@ def choose(rows: list[dict[str, Any]], objective: Objective) -> dict[str, Any]:
         reasons[1] += f" vs {_describe(fixed)} {fixed['single_stream']['p90_ms']:.4g} ms"
     return {
         "length_policy": chosen_row["policy"],
+        "inference_precision": chosen_row.get("inference_precision", "f32"),
         "offline": {"length_policy": best_off[0]["policy"], **best_off[1]},
-        "single_stream": {"length_policy": best_ss["policy"], **best_ss["single_stream"]},
+        "single_stream": {"length_policy": best_ss.get("single_stream_policy", best_ss["policy"]), **best_ss["single_stream"]},
         "objective": objective,
         "reason": "; ".join(reasons),
     }

@@ -79,12 +79,22 @@ def evaluate_qa(
     ``length_policy``: run each window at its policy length (``core.qa.length_policy``), sorted into
     batches by length; None runs them as stored (padded to ``max_seq_length``). The scores are the same.
     """
-    scorer = get_task(task)  # an unknown task fails before the model runs
+    get_task(task)  # an unknown task fails before the model runs
     if length_policy is not None:
         arrays = {"input_ids": features.input_ids, "attention_mask": features.attention_mask, "token_type_ids": features.token_type_ids}
         start_logits, end_logits = run_with_policy(run, arrays, length_policy, batch_size)
     else:
         start_logits, end_logits = _logits(run, features, batch_size, show_progress)
+    return score_logits(examples, features, start_logits, end_logits, task=task, null_threshold=null_threshold)
+
+
+def score_logits(
+    examples: Sequence[QAExample], features: EvalFeatures, start_logits: np.ndarray, end_logits: np.ndarray, *,
+    task: str = DEFAULT_TASK, null_threshold: float | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """``evaluate_qa``'s scores from logits already computed (``[windows, max_seq_length]``; positions past a
+    window's real tokens are ignored): how a deployment that ran the windows its own way is scored."""
+    scorer = get_task(task)
     if scorer.null_answers:
         spans, odds = postprocess_with_null_odds(examples, features, start_logits, end_logits)
         if null_threshold is None:

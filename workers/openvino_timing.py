@@ -63,17 +63,18 @@ def compile_config(
 ) -> dict[str, Any]:
     """Compile properties for one mode.
 
-    f32 is forced for fp32 and for int8's non-quantized ops (``rest="f32"``, what the trial's F1 was
-    scored with: bf16's rounding depends on the shape, so a bf16 rest has its own F1, scored as
-    deployed). ``rest="bf16"`` leaves OpenVINO its bf16 on a target that has it; OpenVINO picks bf16
-    from the host's cpuid and ignores the ISA cap, so a Cascade Lake emulated on a bf16 host always
-    runs f32.
+    The inference precision is always explicit: ``rest="f32"`` (the default: FP32, and INT8's
+    non-quantized ops, in f32, as the trial's F1 was scored; bf16's rounding depends on the shape, so
+    a bf16 deployment has its own F1, scored as deployed) or ``rest="bf16"``, on a target that has
+    bf16 only: OpenVINO picks bf16 from the host's cpuid and ignores the ISA cap, so a Cascade Lake
+    emulated on a bf16 host must be told f32.
     The profile's thread cap (``threads``, else ``cores``) applies to both modes; its
     ``sparse_weights_rate`` to INT8 compiles (OpenVINO decompresses sparse weights on AMX only).
     """
     config: dict[str, Any] = {"PERFORMANCE_HINT": hint}
-    if precision == "fp32" or rest == "f32" or not target.has_bf16:
-        config["INFERENCE_PRECISION_HINT"] = "f32"
+    if rest not in ("f32", "bf16"):
+        raise ValueError(f"inference precision must be f32 or bf16, got {rest!r}")
+    config["INFERENCE_PRECISION_HINT"] = "bf16" if rest == "bf16" and target.has_bf16 else "f32"
     threads = thread_cap(target, available)
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads

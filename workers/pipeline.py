@@ -399,10 +399,11 @@ def _apply_steps(steps: list[CompressionStep], model: Any, req: TrialRequest, co
     return model
 
 
-def measure_candidate(req: TrialRequest, target: str, *, precision: str = "int8") -> Measurement:
+def measure_candidate(req: TrialRequest, target: str, *, precision: str = "int8", reference: dict[str, Any] | None = None) -> Measurement:
     """Speed of the built IR on one target; the fingerprint gets the wall-clock window, the Ray node
     and the SHA-256 of the IR files measured (artifacts are a shared path: the coordinator's
-    stored checksums must match what the node read)."""
+    stored checksums must match what the node read). ``reference``: the built trial's scores
+    (``TrialResult.reference_scores``), which a bf16 deployment is held to; None: f32 deployments only."""
     began = time.time()
     xml = Path(req.output_dir) / IR_XML
     if not xml.is_file():
@@ -427,7 +428,7 @@ def measure_candidate(req: TrialRequest, target: str, *, precision: str = "int8"
     )
     if req.deployment is not None:
         sweep_began = time.perf_counter()
-        m = deployed_measurement(m, _deployment_sweep(req, xml, target, precision, m))
+        m = deployed_measurement(m, _deployment_sweep(req, xml, target, precision, m, reference))
         m = replace(m, fingerprint={**m.fingerprint, "deployment_s": round(time.perf_counter() - sweep_began, 3)})
     fingerprint = {
         **m.fingerprint,
@@ -440,8 +441,38 @@ def measure_candidate(req: TrialRequest, target: str, *, precision: str = "int8"
     return replace(m, fingerprint=fingerprint)
 
 
-def _deployment_sweep(req: TrialRequest, xml: Path, target: str, precision: str, fixed: Measurement) -> dict[str, Any] | None:
-    """The runtime's deployment sweep over a seeded sample of the eval file's real window lengths."""
+def inference_precisions(req: TrialRequest, target: str, reference: dict[str, Any] | None) -> tuple[tuple[str, ...], str | None]:
+    """The precisions the sweep tries for what is not INT8 (``deployment.inference_precisions``), and why
+    bf16 is left out where it was asked for: the target has none, the host has none, or nothing to hold it to."""
+    from targets import get_target, has_fast_bf16
+
+    asked = tuple((req.deployment or {}).get("inference_precisions") or ("f32", "bf16"))
+    if "bf16" not in asked:
+        return asked, None
+    hw = get_target(target)
+    why = None
+    if target_runtime(target).name != "openvino":
+        why = f"{target_runtime(target).name} runs its own precision"
+    elif not hw.has_bf16:
+        why = f"{hw.name} has no bf16 (ISA cap {hw.isa})"
+    elif not has_fast_bf16():
+        why = "this host has no bf16 (no AVX512-BF16, no AMX)"
+    elif reference is None:
+        why = "no trial F1 to hold a bf16 deployment to"
+    if why is None:
+        return asked, None
+    rests = tuple(r for r in asked if r != "bf16") or ("f32",)
+    return rests, f"bf16 not tried: {why}"
+
+
+def _deployment_sweep(
+    req: TrialRequest, xml: Path, target: str, precision: str, fixed: Measurement, reference: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The runtime's deployment sweep over a seeded sample of the eval file's real window lengths; a bf16
+    choice is scored as deployed on the eval windows the trial was scored on (pickled for the child)."""
+    import pickle
+    import tempfile
+
     from core.qa.length_policy import real_lengths
     from workers.deployment_timing import query_lengths
 
@@ -451,6 +482,24 @@ def _deployment_sweep(req: TrialRequest, xml: Path, target: str, precision: str,
     policies = tuple(p for p in d.get("length_policies", ("buckets", "dynamic")) if p != "fixed")
     if not policies:  # only the fixed length asked for: measure_ir's figures are the deployment
         return None
+    rests, note = inference_precisions(req, target, reference)
+    with tempfile.TemporaryDirectory(prefix="hwnas-scoring-") as tmp:
+        scoring = None
+        if "bf16" in rests and reference is not None:
+            windows = Path(tmp) / "windows.pkl"
+            windows.write_bytes(pickle.dumps((datasets.examples(req.eval_file, req.max_eval_examples), feats)))
+            scoring = {"windows": str(windows), "task": req.task, "threshold": reference.get("threshold"),
+                       "reference_f1": reference.get("f1"), "max_f1_drop": float(d.get("bf16_max_f1_drop", 0.5))}  # fmt: skip
+        result = _sweep_on(req, xml, target, precision, fixed, d, lengths, policies, rests, scoring)
+    if result is not None and note:
+        result["reason"] = f"{result['reason']}; {note}"
+    return result
+
+
+def _sweep_on(
+    req: TrialRequest, xml: Path, target: str, precision: str, fixed: Measurement, d: dict[str, Any], lengths: Any,
+    policies: tuple[str, ...], rests: tuple[str, ...], scoring: dict[str, Any] | None,
+) -> dict[str, Any] | None:  # fmt: skip
     sweep = SweepRequest(
         lengths=tuple(lengths.tolist()),
         max_length=req.max_seq_length,
@@ -463,6 +512,8 @@ def _deployment_sweep(req: TrialRequest, xml: Path, target: str, precision: str,
         fixed=fixed_rows(fixed),
         min_iterations=max(5, req.measure_iterations // 2),
         min_seconds=req.measure_seconds / 2,
+        rests=rests,
+        scoring=scoring,
     )
     return target_runtime(target).measure_deployment(xml, target=target, precision=precision, sweep=sweep)
 
@@ -514,4 +565,5 @@ def deployment_document(req: TrialRequest, result: TrialResult, precision: str) 
 def run_trial(req: TrialRequest, *, precision: str = "int8") -> TrialResult:
     """Build, measure on every target, finalize: the whole candidate in this process."""
     built = build_candidate(req, precision=precision)
-    return finalize(req, built, [measure_candidate(req, t, precision=precision) for t in req.targets], precision=precision)
+    measured = [measure_candidate(req, t, precision=precision, reference=built.reference_scores()) for t in req.targets]
+    return finalize(req, built, measured, precision=precision)

@@ -45,12 +45,15 @@ def build(request: TrialRequest, precision: str = "int8", progress: ProgressLink
 
 
 @ray.remote
-def measure(request: TrialRequest, target: str, precision: str = "int8", progress: ProgressLink | None = None) -> Measurement:
+def measure(
+    request: TrialRequest, target: str, precision: str = "int8", progress: ProgressLink | None = None, reference: dict[str, Any] | None = None
+) -> Measurement:
+    """``reference``: the built trial's scores (``TrialResult.reference_scores``) a bf16 deployment is held to."""
     from workers.pipeline import measure_candidate
 
     with _reporter(progress) as reporter:
         reporter.phase(f"measuring on {target}")
-        return measure_candidate(request, target, precision=precision)
+        return measure_candidate(request, target, precision=precision, reference=reference)
 
 
 @ray.remote

@@ -103,6 +103,7 @@ function deploymentRow(m) {
   const f = d.fixed_length || {};
   return `<tr class="deployment"><th>deployment</th><td>Offline: <b>${hw.esc(policyName(d.offline.length_policy))}</b>, batch ${hw.esc(d.offline.batch ?? "–")},
     ${hw.esc(d.offline.streams ?? "–")} streams · SingleStream: ${hw.esc(policyName(d.single_stream.length_policy))} · figures by ${hw.esc(d.figures_by ?? "–")}
+    <br><span class="precision">inference precision (what is not INT8): ${hw.esc((d.inference_precision || "f32").toUpperCase())}${d.f1_as_deployed ? ` · F1 as deployed ${hw.num(d.f1_as_deployed.f1, 2)}` : ""}</span>
     <br><span class="reason">${hw.esc(d.reason ?? "")}</span>
     <br>at fixed length ${hw.esc(f.seq_len ?? "–")}: p90 ${hw.num(f.p90_ms, 3)} ms · ${hw.num(f.throughput_sps, 1)} samples/s (batch ${hw.esc(f.throughput_batch ?? "–")})</td></tr>`;
 }

@@ -83,3 +83,20 @@ def test_a_grid_too_large_once_filled_is_refused(client: TestClient, squad_file:
 def test_an_unknown_base_model_is_refused_naming_it(client: TestClient, squad_file: str, tmp_path: Path) -> None:
     err = _refused(client, {**_spec(squad_file), "base_model": str(tmp_path / "no-model")})
     assert err["loc"] == ["body", "base_model"] and "neither a registered model" in err["msg"]
+
+
+def test_deployment_precisions_are_stored_and_bad_ones_named(client: TestClient, squad_file: str) -> None:
+    """``deployment.inference_precisions`` (f32, bf16) and the bf16 F1 bar: defaults stored; a precision
+    OpenVINO has no hint for, one listed twice, an empty list or a negative bar is refused by name."""
+    r = client.post("/api/v1/jobs", json=_spec(squad_file))
+    assert r.status_code == 201, r.text
+    stored = client.get(f"/api/v1/jobs/{r.json()['id']}").raise_for_status().json()["spec"]["deployment"]
+    assert stored["inference_precisions"] == ["f32", "bf16"] and stored["bf16_max_f1_drop"] == 0.5
+    err = _refused(client, _spec(squad_file, deployment={"inference_precisions": ["f32", "fp16"]}))
+    assert err["loc"] == ["body", "deployment", "inference_precisions", 1] and "'f32' or 'bf16'" in err["msg"]
+    err = _refused(client, _spec(squad_file, deployment={"inference_precisions": ["bf16", "bf16"]}))
+    assert err["loc"] == ["body", "deployment", "inference_precisions"] and "lists one twice: ['bf16', 'bf16']" in err["msg"]
+    err = _refused(client, _spec(squad_file, deployment={"inference_precisions": []}))
+    assert err["loc"] == ["body", "deployment", "inference_precisions"]
+    err = _refused(client, _spec(squad_file, deployment={"bf16_max_f1_drop": -1}))
+    assert err["loc"] == ["body", "deployment", "bf16_max_f1_drop"] and "greater than or equal to 0" in err["msg"]

@@ -34,6 +34,8 @@ class SweepRequest:
     fixed: dict[str, Any] | None  # measure_ir's fixed-length figures as a candidate (workers.deployed.fixed_rows)
     min_iterations: int
     min_seconds: float
+    rests: tuple[str, ...] = ("f32",)  # inference precisions (f32, bf16) for what is not INT8; the first one is swept
+    scoring: dict[str, Any] | None = None  # how a bf16 choice is scored as deployed (workers.deployment_precision)
 
 
 class Runtime(ABC):
