@@ -175,17 +175,26 @@ def measure_deployment(
         "--target", hw.name, "--profile", json.dumps(hw.to_profile()), "--precision", precision,
         "--min-iterations", str(min_iterations), "--min-seconds", str(min_seconds), "--warmup", str(warmup),
     ]  # fmt: skip
+    env = {**child_env(hw, os.environ), "PYTHONFAULTHANDLER": "1"}  # a native crash leaves its Python stack in stderr
+    crashes: list[str] = []
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="hwnas-deployment-") as spec_file:
         json.dump(spec, spec_file)  # a file, not an argument: a query set of thousands of lengths is long
         spec_file.flush()
-        try:
-            proc = subprocess.run([*cmd, "--deployment", "@" + spec_file.name], cwd=PROJECT_ROOT,
-                                  env=child_env(hw, os.environ), capture_output=True, text=True, timeout=timeout_s)  # fmt: skip
-        except subprocess.TimeoutExpired as exc:
-            raise RuntimeError(f"the deployment sweep of {xml.name} for {hw.name} timed out after {timeout_s}s") from exc
+        for _ in range(2):  # a child killed by a signal (seen once: SIGSEGV inside OpenVINO, bf16, beside another test process) runs once more
+            try:
+                proc = subprocess.run([*cmd, "--deployment", "@" + spec_file.name], cwd=PROJECT_ROOT,
+                                      env=env, capture_output=True, text=True, timeout=timeout_s)  # fmt: skip
+            except subprocess.TimeoutExpired as exc:
+                raise RuntimeError(f"the deployment sweep of {xml.name} for {hw.name} timed out after {timeout_s}s") from exc
+            if proc.returncode >= 0:
+                break
+            crashes.append(f"signal {-proc.returncode}: " + error_text(proc.stderr)[-1500:])
     if proc.returncode != 0:
         raise RuntimeError(f"the deployment sweep of {xml.name} for {hw.name} failed (exit {proc.returncode}):\n" + error_text(proc.stderr))
-    return _last_json_line(proc.stdout, proc.stderr)
+    result = _last_json_line(proc.stdout, proc.stderr)
+    if crashes:
+        result["child_crashes"] = crashes  # stored with the sweep: what the first child died of
+    return result
 
 
 def _run_child(cmd: list[str], env: dict[str, str], xml: Path, target: str, timeout_s: float) -> Measurement:
