@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: venv demo test test-soak test-fast clean deepsparse-venv
+.PHONY: venv demo test test-soak test-bf16 test-fast clean deepsparse-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,12 +25,15 @@ test: $(STAMP)
 	$(VENV)/bin/lint-imports   # the layers of pyproject.toml [tool.importlinter]
 	# two test processes share the 2 cores (a job's test waits on processes and polls much of the time);
 	# what restarts PostgreSQL runs alone afterwards (marker `serial`); `make test-soak` runs the rest
-	$(PY) -m pytest -ra --durations=25 -n 2 --dist loadfile -m "not serial and not soak"
-	$(PY) -m pytest -ra --durations=5 -m "serial and not soak"
+	$(PY) -m pytest -ra --durations=25 -n 2 --dist loadfile -m "not serial and not soak and not bf16_native"
+	$(PY) -m pytest -ra --durations=5 -m "serial and not soak and not bf16_native"
 
 # The jobs that fine-tune the real MiniLM (minutes of training each on 2 cores): run alone, outside CI's 30 minutes.
 test-soak: $(STAMP)
 	$(PY) -m pytest -ra --durations=5 -m soak
+
+test-bf16: $(STAMP)  # OpenVINO bf16 for real (a host with AVX512-BF16 or AMX; elsewhere they skip): see marker bf16_native
+	$(PY) -m pytest -ra --durations=5 -m bf16_native
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -ra -m "not slow"

@@ -446,7 +446,7 @@ def inference_precisions(req: TrialRequest, target: str, reference: dict[str, An
     bf16 is left out where it was asked for: the target has none, the host has none, or nothing to hold it to."""
     from targets import get_target, has_fast_bf16
 
-    asked = tuple((req.deployment or {}).get("inference_precisions") or ("f32", "bf16"))
+    asked = tuple((req.deployment or {}).get("inference_precisions") or ("f32",))
     if "bf16" not in asked:
         return asked, None
     hw = get_target(target)

@@ -91,7 +91,7 @@ def test_deployment_precisions_are_stored_and_bad_ones_named(client: TestClient,
     r = client.post("/api/v1/jobs", json=_spec(squad_file))
     assert r.status_code == 201, r.text
     stored = client.get(f"/api/v1/jobs/{r.json()['id']}").raise_for_status().json()["spec"]["deployment"]
-    assert stored["inference_precisions"] == ["f32", "bf16"] and stored["bf16_max_f1_drop"] == 0.5
+    assert stored["inference_precisions"] == ["f32"] and stored["bf16_max_f1_drop"] == 0.5  # bf16: opt-in
     err = _refused(client, _spec(squad_file, deployment={"inference_precisions": ["f32", "fp16"]}))
     assert err["loc"] == ["body", "deployment", "inference_precisions", 1] and "'f32' or 'bf16'" in err["msg"]
     err = _refused(client, _spec(squad_file, deployment={"inference_precisions": ["bf16", "bf16"]}))

@@ -18,6 +18,9 @@ from targets import TARGETS, has_fast_bf16
 
 MAX_LEN, STRIDE, QUESTIONS = 128, 48, 40
 needs_bf16 = pytest.mark.skipif(not has_fast_bf16(), reason="this host has no bf16 (no AVX512-BF16, no AMX): OpenVINO would run f32")
+# bf16 models crashed OpenVINO's measuring process in about half of the runs on zen4 (heap corruption, SIGSEGV/SIGABRT):
+# these run bf16 for real, so they are `make test-bf16` (marker bf16_native), not `make test`, whose run must not flake
+bf16_native = pytest.mark.bf16_native
 
 
 def test_compile_config_names_the_inference_precision() -> None:
@@ -47,13 +50,13 @@ def test_bf16_is_not_tried_where_it_cannot_run_or_be_held_to_an_f1(tiny_qa_model
 
     req = TrialRequest(job_id="j", trial_number=0, subnet=SubnetConfig((0,), (2,), (32,)), teacher_dir=str(tiny_qa_model),
                        train_file=squad_files[0], eval_file=squad_files[1], max_seq_length=MAX_LEN, doc_stride=STRIDE, max_eval_examples=8,
-                       calibration_samples=4, targets=("cascadelake",), output_dir="/nonexistent", deployment={})  # fmt: skip
+                       calibration_samples=4, targets=("cascadelake",), output_dir="/nonexistent",
+                       deployment={"inference_precisions": ["f32", "bf16"]})  # fmt: skip
     reference = {"f1": 50.0, "exact_match": 40.0, "threshold": None}
     assert inference_precisions(req, "cascadelake", reference) == (("f32",), "bf16 not tried: cascadelake has no bf16 (ISA cap AVX512_CORE_VNNI)")
     rests, why = inference_precisions(req, "native", None)
     assert rests == ("f32",) and why is not None and why.startswith("bf16 not tried: ")
-    asked = replace(req, deployment={"inference_precisions": ["f32"]})
-    assert inference_precisions(asked, "native", reference) == (("f32",), None)
+    assert inference_precisions(replace(req, deployment={}), "native", reference) == (("f32",), None)  # bf16 is opt-in
     if has_fast_bf16():
         assert inference_precisions(req, "native", reference) == (("f32", "bf16"), None)
     else:
@@ -102,6 +105,7 @@ def _sweep(ir: dict[str, Any], rests: tuple[str, ...], reference: float | None, 
 
 
 @needs_bf16
+@bf16_native
 def test_a_bf16_deployment_is_scored_as_the_zip_example_runs_it(int8_ir: dict[str, Any]) -> None:
     """bf16 alone: every policy swept in bf16, the choice scored on the eval windows in the child; the
     zip's example, given the ``deployment.json`` entry, gets that F1 exactly from its own tokenization."""
@@ -127,6 +131,7 @@ def test_a_bf16_deployment_is_scored_as_the_zip_example_runs_it(int8_ir: dict[st
 
 
 @needs_bf16
+@bf16_native
 def test_a_bf16_deployment_under_the_f1_bar_falls_back_to_f32(int8_ir: dict[str, Any]) -> None:
     """f32 swept, bf16 measured at its choice; held to an F1 it cannot reach (the trial's + 1000), bf16 is
     never the deployment: f32 is chosen, by speed or by the bar, and the reason says which."""
