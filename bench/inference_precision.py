@@ -75,6 +75,7 @@ def run_model(name: str, teacher_dir: Path, args: argparse.Namespace) -> dict[st
     spec = JobSpec.model_validate({
         "base_model": str(teacher_dir), "task": {"train_file": train_file, "eval_file": eval_file, "max_eval_examples": args.max_eval},
         "budget": {"trials": 1}, "objective": "throughput", "measure": {"iterations": 20, "seconds": args.seconds, "max_repeats": 2},
+        "deployment": {"inference_precisions": ["f32", "bf16"]},  # bf16 is opt-in in a job
     })  # fmt: skip
     layers, heads, ffn = MODELS[name]
     subnet = SubnetConfig(layers=layers, heads=(heads,) * len(layers), ffn=(ffn,) * len(layers))
