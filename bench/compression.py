@@ -32,7 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.report import invocation, replace_section
+from bench.report import invocation, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 SQUAD = ROOT.parent / "shared" / "data" / "squad"
@@ -294,10 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     from bench.compression_report import report
 
-    text = report(results, invocation())
-    print(text)
-    if not args.no_write:
-        replace_section(ROOT / "BENCHMARKS.md", SECTION, text)
+    publish(SECTION, report(results, invocation()), write=not args.no_write)
     return 0
 
 

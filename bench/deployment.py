@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.report import invocation, replace_section
+from bench.report import invocation, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 SQUAD = ROOT.parent / "shared" / "data" / "squad"
@@ -315,10 +315,7 @@ def _write(results: dict[str, Any], args: argparse.Namespace) -> int:
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     results.setdefault("command", invocation())
     command = results["command"] + (f"`, then `{invocation()}" if args.cost_only else "")
-    text = report(results, command)
-    print(text)
-    if not args.no_write:
-        replace_section(ROOT / "BENCHMARKS.md", SECTION, text)
+    publish(SECTION, report(results, command), write=not args.no_write)
     return 0
 
 

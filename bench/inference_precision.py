@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.report import invocation, replace_section
+from bench.report import invocation, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 SQUAD = ROOT.parent / "shared" / "data" / "squad"
@@ -157,10 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in MODELS:
         results["models"][name] = run_model(name, teacher_dir, args)
         (args.out / "precision-results.json").write_text(json.dumps(results, indent=2, default=str))
-    text = report(results, results["command"])
-    print(text)
-    if not args.no_write:
-        replace_section(ROOT / "BENCHMARKS.md", SECTION, text)
+    publish(SECTION, report(results, results["command"]), write=not args.no_write)
     return 0
 
 

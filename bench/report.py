@@ -28,6 +28,13 @@ def replace_section(path: Path, name: str, body: str) -> None:
     path.write_text(text)
 
 
+def publish(name: str, text: str, *, write: bool) -> None:
+    """Print a benchmark's section and, unless told not to, put it in BENCHMARKS.md (``replace_section``)."""
+    print(text)
+    if write:
+        replace_section(Path(__file__).resolve().parents[1] / "BENCHMARKS.md", name, text)
+
+
 def invocation() -> str:
     """The command line that is running, as a reader would type it (``python -m bench.X args``)."""
     return f"HF_HUB_OFFLINE=1 .venv/bin/python -m bench.{Path(sys.argv[0]).stem} {shlex.join(sys.argv[1:])}".rstrip()
