@@ -172,26 +172,27 @@ def teacher_dir(args: argparse.Namespace) -> Path:
     return teacher(argparse.Namespace(teacher_steps=args.teacher_steps, out=args.teacher_cache), str(SQUAD / "squad-v1.1-train-head.json"))
 
 
-def qat_rows(b: Builder, args: argparse.Namespace) -> list[dict[str, Any]]:
+def ptq_vs_qat(b: Builder, name: str, subnet: Any, *, distil_steps: int, qat_steps: int, qat_lr: float) -> dict[str, Any]:
+    """One subnet sliced and distilled ``distil_steps``; from that state, ``qat_steps`` more plain distillation then
+    FP32 and PTQ INT8, or ``qat_steps`` of QAT: the same training, so the difference is quantization-awareness."""
     from core.types import CompressionPlan
 
-    rows = []
-    for name in args.qat_subnets:
-        log(f"{name}: slice, distil {args.distil_steps} steps")
-        start = b.sliced(name)
-        distil_s = b.distil(start, args.distil_steps)
-        plain = copy.deepcopy(start)
-        more_s = b.distil(plain, args.qat_steps)
-        fp32 = b.export(plain, f"{name}-fp32", ptq=False)
-        ptq = b.export(plain, f"{name}-ptq", ptq=True)
-        req = b.request(subnet=b.subnet(name), compression=CompressionPlan(qat_steps=args.qat_steps, qat_lr=args.qat_lr))
-        qmodel, qat_s = b.step("qat_int8", copy.deepcopy(start), req)
-        qat = b.export(qmodel, f"{name}-qat", ptq=False)
-        drop = fp32["f1"] - ptq["f1"]
-        rows.append({"subnet": name, "fp32": fp32, "ptq": ptq, "qat": qat, "distil_s": round(distil_s, 1), "plain_steps_s": round(more_s, 1),
-                     "qat_s": round(qat_s, 1), "recovered": (qat["f1"] - ptq["f1"]) / drop if drop > 0 else None})  # fmt: skip
-        log(f"{name}: FP32 {fp32['f1']:.2f}, PTQ {ptq['f1']:.2f}, QAT {qat['f1']:.2f}; QAT {qat_s:.0f} s vs {more_s:.0f} s plain")
-    return rows
+    log(f"{name}: slice, distil {distil_steps} steps")
+    start = b.family.extract_subnet(b.teacher, subnet)
+    distil_s = b.distil(start, distil_steps)
+    plain = copy.deepcopy(start)
+    more_s = b.distil(plain, qat_steps)
+    fp32, ptq = b.export(plain, f"{name}-fp32", ptq=False), b.export(plain, f"{name}-ptq", ptq=True)
+    qmodel, qat_s = b.step("qat_int8", copy.deepcopy(start), b.request(subnet=subnet, compression=CompressionPlan(qat_steps=qat_steps, qat_lr=qat_lr)))
+    qat = b.export(qmodel, f"{name}-qat", ptq=False)
+    drop = fp32["f1"] - ptq["f1"]
+    log(f"{name}: FP32 {fp32['f1']:.2f}, PTQ {ptq['f1']:.2f}, QAT {qat['f1']:.2f}; QAT {qat_s:.0f} s vs {more_s:.0f} s plain")
+    return {"subnet": name, "fp32": fp32, "ptq": ptq, "qat": qat, "distil_s": round(distil_s, 1), "plain_steps_s": round(more_s, 1),
+            "qat_s": round(qat_s, 1), "recovered": (qat["f1"] - ptq["f1"]) / drop if drop > 0 else None}  # fmt: skip
+
+
+def qat_rows(b: Builder, args: argparse.Namespace) -> list[dict[str, Any]]:
+    return [ptq_vs_qat(b, name, b.subnet(name), distil_steps=args.distil_steps, qat_steps=args.qat_steps, qat_lr=args.qat_lr) for name in args.qat_subnets]
 
 
 def sparsity_rows(b: Builder, args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -36,6 +36,12 @@ def precision_choice(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def qat_cells(q: dict[str, Any]) -> str:
+    """FP32, PTQ and QAT F1, PTQ's drop and the share of it QAT recovers (``bench.compression.ptq_vs_qat``'s row)."""
+    rec = "–" if q["recovered"] is None else f"{100 * q['recovered']:.0f}%"
+    return f"{q['fp32']['f1']:.2f} | {q['ptq']['f1']:.2f} | {q['qat']['f1']:.2f} | {q['fp32']['f1'] - q['ptq']['f1']:+.2f} | {rec}"
+
+
 def report(results: dict[str, Any], command: str) -> str:
     a = results["args"]
     lines = [  # the markers are replace_section's
@@ -56,10 +62,7 @@ def report(results: dict[str, Any], command: str) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for q in results["qat"]:
-        drop = q["fp32"]["f1"] - q["ptq"]["f1"]
-        rec = "–" if q["recovered"] is None else f"{100 * q['recovered']:.0f}%"
-        lines.append(f"| {q['subnet']} | {q['fp32']['f1']:.2f} | {q['ptq']['f1']:.2f} | {q['qat']['f1']:.2f} | {drop:+.2f} | {rec} | "
-                     f"{q['qat_s']:.0f} / {q['plain_steps_s']:.0f} |")  # fmt: skip
+        lines.append(f"| {q['subnet']} | {qat_cells(q)} | {q['qat_s']:.0f} / {q['plain_steps_s']:.0f} |")
     lines += [
         "",
         f"### Sparsity (each model pruned while distilled {a['prune_steps']} steps, cubic ramp to 70% then held; sparsity 0: the same steps of plain distillation), then PTQ INT8",

@@ -45,10 +45,8 @@ def missed_by_least(front: list[dict[str, Any]], floor: float, count: int) -> li
 
 
 def main(argv: list[str] | None = None) -> int:
-    import copy
-
-    from bench.compression import Builder, log
-    from core.types import CompressionPlan, SubnetConfig
+    from bench.compression import Builder, log, ptq_vs_qat
+    from core.types import SubnetConfig
     from targets import detect_cpu
 
     args = parse_args(argv)
@@ -69,20 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for t in chosen:
         subnet = SubnetConfig.from_dict(t["config"])
-        name = f"trial-{t['number']}"
-        log(f"{name} ({len(subnet.layers)} layers; job PTQ F1 {t['f1']:.2f}, floor {floor:.2f}): slice, distil {args.distil_steps} steps")
-        start = b.family.extract_subnet(b.teacher, subnet)
-        distil_s = b.distil(start, args.distil_steps)
-        plain = copy.deepcopy(start)
-        plain_s = b.distil(plain, args.qat_steps)
-        fp32, ptq = b.export(plain, f"{name}-fp32", ptq=False), b.export(plain, f"{name}-ptq", ptq=True)
-        req = b.request(subnet=subnet, compression=CompressionPlan(qat_steps=args.qat_steps, qat_lr=args.qat_lr))
-        qmodel, qat_s = b.step("qat_int8", copy.deepcopy(start), req)
-        qat = b.export(qmodel, f"{name}-qat", ptq=False)
-        drop = fp32["f1"] - ptq["f1"]
-        rows.append({"trial": t["number"], "config": t["config"], "job_f1": t["f1"], "fp32": fp32, "ptq": ptq, "qat": qat, "distil_s": round(distil_s, 1),
-                     "plain_s": round(plain_s, 1), "qat_s": round(qat_s, 1), "recovered": (qat["f1"] - ptq["f1"]) / drop if drop > 0 else None})  # fmt: skip
-        log(f"{name}: FP32 {fp32['f1']:.2f}, PTQ {ptq['f1']:.2f}, QAT {qat['f1']:.2f}")
+        log(f"trial {t['number']} ({len(subnet.layers)} layers): job PTQ F1 {t['f1']:.2f}, floor {floor:.2f}")
+        row = ptq_vs_qat(b, f"trial-{t['number']}", subnet, distil_steps=args.distil_steps, qat_steps=args.qat_steps, qat_lr=args.qat_lr)
+        rows.append({**row, "trial": t["number"], "config": t["config"], "job_f1": t["f1"]})
     results = {"cpu": detect_cpu(), "date": time.strftime("%Y-%m-%d %H:%M"), "floor": floor, "job": job["id"], "rows": rows,
                "minutes": round((time.time() - began) / 60, 1), "args": {k: str(v) for k, v in vars(args).items()}}  # fmt: skip
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
@@ -91,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(results: dict[str, Any], args: argparse.Namespace, task: dict[str, Any]) -> str:
-    from bench.compression_report import cpu_line
+    from bench.compression_report import cpu_line, qat_cells
 
     lines = [
         "## PTQ vs QAT on the headline job's front (bench.qat_front)",
@@ -107,11 +94,8 @@ def report(results: dict[str, Any], args: argparse.Namespace, task: dict[str, An
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["rows"]:
-        drop = r["fp32"]["f1"] - r["ptq"]["f1"]
-        rec = "–" if r["recovered"] is None else f"{100 * r['recovered']:.0f}%"
         over = "/".join("yes" if r[k]["f1"] >= results["floor"] else "no" for k in ("ptq", "qat"))
-        lines.append(f"| {r['trial']} | {len(r['config']['layers'])} | {r['job_f1']:.2f} | {r['fp32']['f1']:.2f} | {r['ptq']['f1']:.2f} | {r['qat']['f1']:.2f} | "
-                     f"{drop:+.2f} | {rec} | PTQ/QAT {over} | {r['qat_s']:.0f} / {r['plain_s']:.0f} |")  # fmt: skip
+        lines.append(f"| {r['trial']} | {len(r['config']['layers'])} | {r['job_f1']:.2f} | {qat_cells(r)} | PTQ/QAT {over} | {r['qat_s']:.0f} / {r['plain_steps_s']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
