@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=ROOT / "hwnas-data" / "bench" / "deployment")
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--cost-only", action="store_true", help="reuse results.json of an earlier run; only (re)measure the trial cost")
+    p.add_argument("--ir", type=Path, help="instead of the teacher: this INT8 IR directory (tokenizer beside it), e.g. a search's best model; "
+                   "its own section (deployment-subnet)")  # fmt: skip
+    p.add_argument("--label", default="", help="with --ir: what the model is, for the report")
     args = p.parse_args(argv)
     if args.quick:
         args.teacher_steps, args.max_eval, args.query_samples, args.seconds, args.app_seconds = 4, 60, 32, 0.5, 2
@@ -199,8 +202,10 @@ def report(results: dict[str, Any], command: str) -> str:
         f"Command: `{command}`",
         f"CPU: {cpu['model_name']} [{cpu['microarchitecture']}], {cpu['logical_cpus']} logical CPUs, INT8/BF16 flags: "
         f"{', '.join(cpu.get('flags') or []) or 'none (AVX2 only)'}; {results['date']}.",
-        f"Teacher: all-MiniLM-L6-v2 fine-tuned {results['teacher_steps']} steps (batch 16, lr 1e-4, 256-token windows) on the SQuAD "
-        f"train slice; F1 on XQuAD-en ({results['questions']} questions). Query set: {results['query_samples']} windows drawn (seed 0) "
+        (f"Model: {results['model_label']}; F1 on XQuAD-en" if "model_label" in results else
+         f"Teacher: all-MiniLM-L6-v2 fine-tuned {results['teacher_steps']} steps (batch 16, lr 1e-4, 256-token windows) on the SQuAD "
+         f"train slice; F1 on XQuAD-en")
+        + f" ({results['questions']} questions). Query set: {results['query_samples']} windows drawn (seed 0) "
         f"from XQuAD-en's {results['windows384']} 384-token windows (real lengths: mean {results['lengths384']['mean']}, p50 "
         f"{results['lengths384']['p50']:.0f}, p90 {results['lengths384']['p90']:.0f}); 256-token windows: {results['windows256']} for the same questions.",
         "",
@@ -239,7 +244,8 @@ def report(results: dict[str, Any], command: str) -> str:
             f"| {precision} | {ss['p50_ms']:.1f} / {ss['p90_ms']:.1f} | {lg['single_stream']['p50_ms']:.1f} / {lg['single_stream']['p90_ms']:.1f} | "
             f"{app['latency_median_ms']:.1f} | {f['offline']['samples_per_second']:.2f} | {lg['offline']['samples_per_second']:.2f} | {app['throughput_sps']:.2f} |"
         )
-    lines += ["", f"Precision the service would choose from these teacher figures (objective throughput): {results['precision_choice']['reason']}."]
+    if "precision_choice" in results:
+        lines += ["", f"Precision the service would choose from these teacher figures (objective throughput): {results['precision_choice']['reason']}."]
     c = results.get("trial_cost")
     if not c:
         return "\n".join(lines)
@@ -265,11 +271,12 @@ def report(results: dict[str, Any], command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from nas.deployment import choose_precision
-    from targets import detect_cpu
     from core.types import Measurement
 
     train_file, eval_file = str(SQUAD / "squad-v1.1-train-head.json"), str(SQUAD / "xquad-en.json")
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.ir is not None:
+        return _write(one_ir(args, eval_file), args)
     teacher_dir = teacher(args, train_file)
     if args.cost_only:
         results = json.loads((args.out / "results.json").read_text())
@@ -278,27 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         return _write(results, args)
     irs = export_irs(teacher_dir, train_file, args.out / f"teacher-{args.teacher_steps}-irs")
     lengths = {seq: lengths_of(eval_file, teacher_dir, seq, args.max_eval) for seq in (384, 256)}
-    from workers import datasets
-    from workers.deployment_timing import length_summary
-
-    results: dict[str, Any] = {
-        "cpu": detect_cpu(),
-        "date": time.strftime("%Y-%m-%d"),
-        "teacher_steps": args.teacher_steps,
-        "questions": len(datasets.examples(eval_file, args.max_eval)),
-        "windows384": int(lengths[384].size),
-        "windows256": int(lengths[256].size),
-        "lengths384": length_summary(lengths[384]),
-        "query_samples": min(args.query_samples, int(lengths[384].size)),
-        "precisions": {},
-    }
+    results = base_results(args, eval_file, lengths)
+    results["teacher_steps"] = args.teacher_steps
     for precision in ("fp32", "int8"):
-        xml = irs[precision]
-        r: dict[str, Any] = {"f1": f1_table(xml, precision, teacher_dir, eval_file, args.max_eval)}
-        r["speed"] = speed(xml, precision, lengths, args)
-        log(f"{precision}: benchmark_app at fixed 384")
-        r["app"] = app_figures(xml, args)
-        results["precisions"][precision] = r
+        results["precisions"][precision] = measure_one(irs[precision], precision, teacher_dir, eval_file, lengths, args)
     baselines = {}
     for precision, r in results["precisions"].items():
         s = r["speed"]["sweep"]
@@ -311,11 +301,49 @@ def main(argv: list[str] | None = None) -> int:
     return _write(results, args)
 
 
+def base_results(args: argparse.Namespace, eval_file: str, lengths: dict[int, np.ndarray]) -> dict[str, Any]:
+    from targets import detect_cpu
+    from workers import datasets
+    from workers.deployment_timing import length_summary
+
+    return {
+        "cpu": detect_cpu(),
+        "date": time.strftime("%Y-%m-%d"),
+        "questions": len(datasets.examples(eval_file, args.max_eval)),
+        "windows384": int(lengths[384].size),
+        "windows256": int(lengths[256].size),
+        "lengths384": length_summary(lengths[384]),
+        "query_samples": min(args.query_samples, int(lengths[384].size)),
+        "precisions": {},
+    }
+
+
+def measure_one(xml: Path, precision: str, tokenizer_dir: Path, eval_file: str, lengths: dict[int, np.ndarray], args: argparse.Namespace) -> dict[str, Any]:
+    """F1 under every policy, the service's sweep at 384, fixed 384 and 256, and benchmark_app, for one IR."""
+    r: dict[str, Any] = {"f1": f1_table(xml, precision, tokenizer_dir, eval_file, args.max_eval)}
+    r["speed"] = speed(xml, precision, lengths, args)
+    log(f"{precision}: benchmark_app at fixed 384")
+    r["app"] = app_figures(xml, args)
+    return r
+
+
+def one_ir(args: argparse.Namespace, eval_file: str) -> dict[str, Any]:
+    """``--ir``: the same figures for one given INT8 IR (its 256-token export reshaped to every length, as the sweep does)."""
+    xml = args.ir / "openvino_model.xml"
+    if not xml.is_file():
+        raise SystemExit(f"--ir {args.ir}: no openvino_model.xml there")
+    lengths = {seq: lengths_of(eval_file, args.ir, seq, args.max_eval) for seq in (384, 256)}
+    results = base_results(args, eval_file, lengths)
+    results["model_label"] = args.label or str(args.ir)
+    results["precisions"]["int8"] = measure_one(xml, "int8", args.ir, eval_file, lengths, args)
+    return results
+
+
 def _write(results: dict[str, Any], args: argparse.Namespace) -> int:
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     results.setdefault("command", invocation())
     command = results["command"] + (f"`, then `{invocation()}" if args.cost_only else "")
-    publish(SECTION, report(results, command), write=not args.no_write)
+    publish(SECTION if "model_label" not in results else "deployment-subnet", report(results, command), write=not args.no_write)
     return 0
 
 
