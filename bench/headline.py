@@ -305,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         out["xquad"] = {name: xquad_f1(str(ir_dir(out, row)), Path(teacher), args.xquad, precision) for name, row, precision in models}
         results.write_text(json.dumps(out, indent=2, default=str))
     counts, cost = job["progress"], sweep_cost(trials)
-    stages = {k: v for k, v in (job.get("teacher_metrics") or {}).items() if k in ("train_s", "wall_s", "steps")}
+    tm = job.get("teacher_metrics") or {}
+    stages = f"{tm['steps']} steps of batch {tm['settings']['batch_size']} in {tm['train_seconds'] / 60:.1f} min, held-out F1 {tm['f1']:.2f}" if "steps" in tm else ""
     dep = job.get("deployment") or {}
     lines = [
         "## Headline: one job from the packaged MiniLM to the deployed model",
