@@ -216,10 +216,6 @@ def ir_dir(out: dict[str, Any], row: dict[str, Any]) -> Path:
     return arts / (f"trial-{row['number']}-refined" if row.get("f1_before_refine") is not None else f"trial-{row['number']}")
 
 
-def ir_bytes(d: Path) -> int:
-    return sum((d / n).stat().st_size for n in ("openvino_model.xml", "openvino_model.bin") if (d / n).is_file())
-
-
 def fixed(m: dict[str, Any]) -> dict[str, float]:
     """The same IR at the fixed padded length (the deployment sweep keeps it beside its choice; MLPerf's closed division measures this)."""
     f = (m.get("fingerprint") or {}).get("fixed_length")
@@ -258,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.report import invocation, replace_section
     from bench.search_data import log, xquad_f1
     from bench.search_figures import fastest_first, meas
+    from workers.export import ir_size_bytes
 
     args = parse_args(argv)
     results = args.data_dir / "results.json"
@@ -293,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {target} ({mode}) | {name} | {row['f1']:.1f} | {row['exact_match']:.1f} | {deployed_as(m)} | {m['throughput_sps']:.1f} | {m['p90_ms']:.2f} | "
                 f"{m['throughput_sps'] / m32['throughput_sps']:.2f}x / {m['throughput_sps'] / m8['throughput_sps']:.2f}x | "
                 f"{fx['throughput_sps']:.1f} | {fx['throughput_sps'] / f32['throughput_sps']:.2f}x / {fx['throughput_sps'] / f8['throughput_sps']:.2f}x | "
-                f"{m32['p90_ms'] / m['p90_ms']:.2f}x / {m8['p90_ms'] / m['p90_ms']:.2f}x | {ir_bytes(ir_dir(out, row)) / 2**20:.1f} | {share:.1f}% |"
+                f"{m32['p90_ms'] / m['p90_ms']:.2f}x / {m8['p90_ms'] / m['p90_ms']:.2f}x | {ir_size_bytes(ir_dir(out, row)) / 2**20:.1f} | {share:.1f}% |"
             )
         notes.append(f"`{target}`: {fp.get('cpu_model_name')} [{fp.get('microarchitecture')}], {mode}, ISA cap {fp.get('isa_cap') or 'none'}; "
                      f"peak INT8 = {cores} cores x {ghz:.2f} GHz x {INT8_OPS_PER_CYCLE[isa]} ops/cycle ({isa}) = {peak / 1e12:.2f} TOPS")
