@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=ROOT / "hwnas-data" / "bench" / "deployment")
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--cost-only", action="store_true", help="reuse results.json of an earlier run; only (re)measure the trial cost")
-    p.add_argument("--ir", type=Path, help="instead of the teacher: this INT8 IR directory (tokenizer beside it), e.g. a search's best model; "
+    p.add_argument("--ir", type=Path, help="instead of the teacher: this IR directory (INT8 or FP32, tokenizer beside it), e.g. a search's best model; "
                    "its own section (deployment-subnet)")  # fmt: skip
     p.add_argument("--label", default="", help="with --ir: what the model is, for the report")
     args = p.parse_args(argv)
@@ -328,15 +328,26 @@ def measure_one(xml: Path, precision: str, tokenizer_dir: Path, eval_file: str, 
 
 
 def one_ir(args: argparse.Namespace, eval_file: str) -> dict[str, Any]:
-    """``--ir``: the same figures for one given INT8 IR (its 256-token export reshaped to every length, as the sweep does)."""
+    """``--ir``: the same figures for one given IR (INT8 or FP32) (its 256-token export reshaped to every length, as the sweep does)."""
     xml = args.ir / "openvino_model.xml"
     if not xml.is_file():
         raise SystemExit(f"--ir {args.ir}: no openvino_model.xml there")
     lengths = {seq: lengths_of(eval_file, args.ir, seq, args.max_eval) for seq in (384, 256)}
     results = base_results(args, eval_file, lengths)
     results["model_label"] = args.label or str(args.ir)
-    results["precisions"]["int8"] = measure_one(xml, "int8", args.ir, eval_file, lengths, args)
+    precision = ir_precision(xml)
+    results["precisions"][precision] = measure_one(xml, precision, args.ir, eval_file, lengths, args)
     return results
+
+
+def ir_precision(xml: Path) -> str:
+    """``int8`` for an IR with quantize operations (NNCF's FakeQuantize), else ``fp32``: a search on an AVX2
+    host delivers FP32 models (``precision: auto``), and ``--ir`` measures whichever it is given."""
+    import openvino as ov
+
+    from workers.quantize import quantized_node_count
+
+    return "int8" if quantized_node_count(ov.Core().read_model(str(xml))) else "fp32"
 
 
 def _write(results: dict[str, Any], args: argparse.Namespace) -> int:

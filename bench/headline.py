@@ -41,6 +41,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 SECTION = "headline"
 INT8_OPS_PER_CYCLE = {"amx": 2048, "avx512_vnni": 256, "avx2": 64}
+# FP32 operations per cycle and core: two FMA pipes x FP32 lanes x 2; AMD zen2-zen5 and AVX2-only Intel
+# cores have 256-bit FMA pipes (zen4 splits an AVX-512 FMA over two), AVX-512 Xeons two 512-bit ones
+FP32_OPS_PER_CYCLE = {"256-bit FMA": 32, "512-bit FMA": 64}
 
 
 SPACE = {"layers": [2, 3, 4, 5, 6], "heads": [4, 6, 8, 10, 12], "ffn": {"min": 256, "max": 1536, "step": 256}, "per_layer": True, "layer_selection": "spread"}
@@ -66,6 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--refine-lr", type=float, default=1e-4)
     p.add_argument("--inference-precisions", nargs="+", default=["f32"], help="deployment.inference_precisions (bf16 is opt-in)")
     p.add_argument("--note", default="")
+    p.add_argument("--section", default=SECTION, help="BENCHMARKS.md section (bench:NAME markers) and plot name: one per host kind, e.g. headline-avx2")
     p.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     return p.parse_args(argv)
 
@@ -156,6 +160,21 @@ def clock_ghz() -> float:
     raise RuntimeError("no clock in /proc/cpuinfo")
 
 
+def fp32_pipes(cpu: dict[str, Any]) -> str:
+    """The FMA width that sets the FP32 peak: 512-bit only on Intel cores with AVX-512 (AMD runs it on 256-bit pipes)."""
+    intel = "intel" in str(cpu.get("vendor", "")).lower()
+    return "512-bit FMA" if intel and "avx512f" in set(cpu.get("flags", [])) else "256-bit FMA"
+
+
+def peak_fp32_ops(fingerprint: dict[str, Any]) -> tuple[float, str]:
+    from targets import detect_cpu
+
+    cpu = detect_cpu()
+    pipes = fp32_pipes(cpu)
+    cores = int(fingerprint.get("threads") or cpu["logical_cpus"])
+    return cores * clock_ghz() * 1e9 * FP32_OPS_PER_CYCLE[pipes], pipes
+
+
 def peak_int8_ops(fingerprint: dict[str, Any]) -> tuple[float, str, int, float]:
     from targets import detect_cpu
 
@@ -175,7 +194,8 @@ def ops_per_inference(teacher_dir: str, config: dict[str, Any], seq_len: int) ->
 
 
 def plot_front(
-    path: Path, target: str, trials: list[dict[str, Any]], front: dict[str, Any], base: dict[str, Any], floor: float, objective: str = "latency"
+    path: Path, target: str, trials: list[dict[str, Any]], front: dict[str, Any], base: dict[str, Any], floor: float, objective: str = "latency",
+    precision: str = "int8",
 ) -> None:
     """F1 against the job's speed objective (the axis the front was computed on)."""
     import matplotlib
@@ -192,7 +212,7 @@ def plot_front(
     ax.scatter([meas(t, target)[key] for t in done if t["number"] not in on_front], [t["f1"] for t in done if t["number"] not in on_front],
                s=14, c="#bbbbbb", label="dominated trials")  # fmt: skip
     pts = sorted((meas(t, target)[key], t["f1"]) for t in front["trials"])
-    ax.plot([p for p, _ in pts], [f for _, f in pts], "o-", c="#1f77b4", label="Pareto front (INT8)")
+    ax.plot([p for p, _ in pts], [f for _, f in pts], "o-", c="#1f77b4", label=f"Pareto front ({precision.upper()})")
     for name, precision, marker in (("teacher FP32", "fp32", "s"), ("teacher INT8", "int8", "D")):
         b = base[precision]
         ax.scatter([meas(b, target)[key]], [b["f1"]], marker=marker, s=50, c="#d62728" if precision == "fp32" else "#ff7f0e", label=name, zorder=3)
@@ -206,6 +226,11 @@ def plot_front(
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_name(section: str, target: str) -> str:
+    """``pareto-<target>.png`` for the headline section (the README links it), ``pareto-<section>-<target>.png`` for others."""
+    return f"pareto-{target}.png" if section == SECTION else f"pareto-{section}-{target}.png"
 
 
 def ir_dir(out: dict[str, Any], row: dict[str, Any]) -> Path:
@@ -273,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         fp = m8["fingerprint"]
         mode = "emulated" if fp.get("emulated") else "native"
         peak, isa, cores, ghz = peak_int8_ops(fp)
+        peak32, pipes = peak_fp32_ops(fp)
         full_ops = ops_per_inference(teacher, _full_config(teacher), m8["seq_len"])
         entries = [("teacher FP32", base["fp32"], full_ops), ("teacher INT8", base["int8"], full_ops)]
         if best is not None:
@@ -285,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, row, ops in entries:
             m = meas(row, target)
             fx = fixed(m)
-            share = fx["throughput_sps"] * ops / peak * 100
+            share = fx["throughput_sps"] * ops / (peak if m.get("precision", "int8") == "int8" else peak32) * 100
             rows.append(
                 f"| {target} ({mode}) | {name} | {row['f1']:.1f} | {row['exact_match']:.1f} | {deployed_as(m)} | {m['throughput_sps']:.1f} | {m['p90_ms']:.2f} | "
                 f"{m['throughput_sps'] / m32['throughput_sps']:.2f}x / {m['throughput_sps'] / m8['throughput_sps']:.2f}x | "
@@ -293,8 +319,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{m32['p90_ms'] / m['p90_ms']:.2f}x / {m8['p90_ms'] / m['p90_ms']:.2f}x | {ir_size_bytes(ir_dir(out, row)) / 2**20:.1f} | {share:.1f}% |"
             )
         notes.append(f"`{target}`: {fp.get('cpu_model_name')} [{fp.get('microarchitecture')}], {mode}, ISA cap {fp.get('isa_cap') or 'none'}; "
-                     f"peak INT8 = {cores} cores x {ghz:.2f} GHz x {INT8_OPS_PER_CYCLE[isa]} ops/cycle ({isa}) = {peak / 1e12:.2f} TOPS")
-        plot_front(args.output.parent / f"pareto-{target}.png", target, trials, front, base, floor, objective)
+                     f"peak INT8 = {cores} cores x {ghz:.2f} GHz x {INT8_OPS_PER_CYCLE[isa]} ops/cycle ({isa}) = {peak / 1e12:.2f} TOPS; "
+                     f"peak FP32 = {cores} x {ghz:.2f} GHz x {FP32_OPS_PER_CYCLE[pipes]} ({pipes}) = {peak32 / 1e12:.2f} TFLOPS")
+        plot_front(args.output.parent / plot_name(args.section, target), target, trials, front, base, floor, objective, job["deployment"]["precision"])
     if "xquad" not in out:  # reporting only, once, after the job: nothing was chosen on it
         log("XQuAD-en (reporting only): teacher FP32, teacher INT8, best model")
         models = [("teacher FP32", base["fp32"], "fp32"), ("teacher INT8", base["int8"], "int8")]
@@ -317,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({dep.get('chosen_by')}: {dep.get('reason')}).",
         "",
         "| target | model | F1 | EM | deployed as (Offline) | Offline samples/s as deployed | SingleStream p90 ms | throughput vs FP32 / INT8 teacher | "
-        "Offline samples/s at fixed length | vs FP32 / INT8 teacher (fixed) | p90 speed-up vs FP32 / INT8 teacher | IR MiB | share of peak INT8 (fixed) |",
+        "Offline samples/s at fixed length | vs FP32 / INT8 teacher (fixed) | p90 speed-up vs FP32 / INT8 teacher | IR MiB | share of the precision's peak (fixed) |",
         "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *rows,
         "",
@@ -335,9 +362,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *[f"- {n}" for n in notes],
         "",
-        *[f"![Pareto front, {t}](pareto-{t}.png)" for t in fronts],
+        *[f"![Pareto front, {t}]({plot_name(args.section, t)})" for t in fronts],
     ]
-    replace_section(args.output, SECTION, "\n".join(lines) + "\n")
+    replace_section(args.output, args.section, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -49,3 +49,11 @@ def test_qat_is_tried_on_the_front_members_that_missed_the_floor_by_least() -> N
     front = [{"number": n, "f1": f} for n, f in ((1, 60.0), (2, 55.5), (3, 40.0), (4, 54.0), (5, 56.0))]
     assert [t["number"] for t in qat_front.missed_by_least(front, 56.0, 2)] == [2, 4]
     assert qat_front.missed_by_least(front[:1], 56.0, 2) == []
+
+
+def test_each_host_kind_gets_its_own_section_and_plot_and_fp32_its_own_peak() -> None:
+    assert headline.plot_name("headline", "native") == "pareto-native.png"  # the README's link
+    assert headline.plot_name("headline-avx2", "native") == "pareto-headline-avx2-native.png"
+    assert headline.fp32_pipes({"vendor": "AuthenticAMD", "flags": ["avx2", "avx512f"]}) == "256-bit FMA"  # zen4 splits AVX-512
+    assert headline.fp32_pipes({"vendor": "GenuineIntel", "flags": ["avx2", "avx512f"]}) == "512-bit FMA"
+    assert headline.fp32_pipes({"vendor": "GenuineIntel", "flags": ["avx2"]}) == "256-bit FMA"
