@@ -71,7 +71,7 @@ LONGEST_FIRST = (
     "tests/test_cli_interrupt.py",
     "tests/api/test_coordination.py",
     "tests/reliability/test_disk_full.py",
-    "tests/browser/test_dashboard.py",
+    "tests/browser/test_dashboard.py",  
     "tests/bench/test_predictor_bench.py",
     "tests/workers/test_quantize.py",
 )

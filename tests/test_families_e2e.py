@@ -47,7 +47,7 @@ def _spec(model_dir: Path, train: str, evalf: str, family: str) -> dict[str, Any
         "anchor_trials": 2,
         "sampler": "random",
         "seed": 1,
-        "measure": {"iterations": 5, "seconds": 0.1, "throughput_batch": 2},
+        "measure": {"iterations": 5, "seconds": 0.1, "throughput_batch": 2, "max_repeats": 1},
     }
 
 
@@ -69,7 +69,13 @@ def _reproduce_f1(d: Path, eval_file: str, card: dict[str, Any]) -> float:
     return evaluate_qa(openvino_runner(compiled), examples, feats)["f1"]
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+# CI (make test) runs three families whose IRs differ most (BERT's token types, DistilBERT with none, DeBERTa-v2's
+# relative positions); RoBERTa, XLM-RoBERTa (RoBERTa's graph, another tokenizer) and ELECTRA (BERT's graph with an
+# embedding projection) run in `make test-soak`: the six together took 11 of CI's 30 minutes on a zen3 host.
+IN_SOAK = ("roberta", "xlm-roberta", "electra")
+
+
+@pytest.mark.parametrize("family", [pytest.param(f, marks=pytest.mark.soak) if f in IN_SOAK else f for f in FAMILIES])
 def test_a_job_runs_end_to_end_and_its_models_stay_in_the_family(service, family, squad_files, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import transformers
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bench import predictor
 from tests.bench.test_refine_bench import supernet_bench  # noqa: F401  (fixture)
 
 
+@pytest.mark.soak  # a bench's smoke run, minutes on 2 cores: `make test-soak`, outside CI's 30 minutes
 def test_predictor_bench_scores_the_predictor_and_the_hosts_own_spread(supernet_bench, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     bench, train = supernet_bench
     out = tmp_path / "BENCH.md"

@@ -29,6 +29,7 @@ def supernet_bench(tmp_path: Path, tiny_qa_model: Path, squad_files: tuple[str, 
     return bench, train
 
 
+@pytest.mark.soak  # a bench's smoke run, minutes on 2 cores: `make test-soak`, outside CI's 30 minutes
 def test_refine_bench_reports_before_after_and_speed(supernet_bench, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     bench, train = supernet_bench
     monkeypatch.setattr(refine, "BASE_LAYERS", 4)

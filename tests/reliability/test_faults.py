@@ -191,6 +191,7 @@ def _coordinator(data_dir: Path, log: Path) -> subprocess.Popen:
 
 
 @pytest.mark.slow
+@pytest.mark.soak  # the lease's takeover by a standby coordinator: `make test-soak` (CI keeps the killed coordinator's resume above)
 def test_a_second_coordinator_stands_by_and_takes_the_job_over_when_the_first_is_killed(tmp_path, tiny_qa_model, squad_files) -> None:  # type: ignore[no-untyped-def]
     """Two `hwnas coordinator` processes on one database: only the lease holder runs jobs; kill -9
     it mid-job and the standby takes over within a few seconds and finishes the job, keeping every
