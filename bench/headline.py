@@ -67,6 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--refine-top-k", type=int, default=2)
     p.add_argument("--refine-steps", type=int, default=300)
     p.add_argument("--refine-lr", type=float, default=1e-4)
+    p.add_argument("--measure-max-repeats", type=int, help="measure.max_repeats of the job (default: the spec's, 5); each repeat is a fresh process")
+    p.add_argument("--measure-seconds", type=float, help="measure.seconds of the job (default: the spec's, 2.0)")
     p.add_argument("--inference-precisions", nargs="+", default=["f32"], help="deployment.inference_precisions (bf16 is opt-in)")
     p.add_argument("--note", default="")
     p.add_argument("--section", default=SECTION, help="BENCHMARKS.md section (bench:NAME markers) and plot name: one per host kind, e.g. headline-avx2")
@@ -104,6 +106,8 @@ def job_spec(args: argparse.Namespace, train: Path, heldout: Path) -> dict[str, 
         "refine": {"top_k": args.refine_top_k, "steps": args.refine_steps, "learning_rate": args.refine_lr},
         "deployment": {"inference_precisions": args.inference_precisions},
         "seed": 0,
+        **({"measure": {k: v for k, v in (("max_repeats", args.measure_max_repeats), ("seconds", args.measure_seconds)) if v is not None}}
+           if args.measure_max_repeats is not None or args.measure_seconds is not None else {}),
     }  # fmt: skip
 
 
