@@ -222,7 +222,7 @@ def plot_front(
         ax.scatter([meas(b, target)[key]], [b["f1"]], marker=marker, s=50, c="#d62728" if precision == "fp32" else "#ff7f0e", label=name, zorder=3)
     ax.axhline(floor, ls="--", c="#2ca02c", lw=1, label="99% of teacher FP32 F1")
     ax.set_xscale("log")
-    ax.set_xlabel(f"Offline throughput on {target} (samples/s, b=16, log)" if key == "throughput_sps" else f"SingleStream p90 latency on {target} (ms, log)")
+    ax.set_xlabel(f"Offline throughput on {target} as deployed (samples/s, log)" if key == "throughput_sps" else f"SingleStream p90 latency on {target} (ms, log)")
     ax.set_ylabel("F1 (held-out train articles)")
     ax.set_title(f"hwnas search: F1 vs {'throughput' if key == 'throughput_sps' else 'latency'}, target {target}")
     ax.legend(fontsize=8, loc="lower right")
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         f"One job through the REST API (`{job['name']}`, {out['main_wall_s'] / 60:.1f} min on this machine): it fine-tuned the teacher from "
         f"`minilm`{f' ({stages})' if stages else ''}, measured it in FP32 and INT8, trained the supernet, searched {counts['trials_budget']} subnets "
         f"({counts['completed']} completed, {counts['failed']} failed, {counts['skipped']} skipped by the predictor; the refine stage's trials "
-        f"included), refined the front members nearest the floor and chose every IR's deployment. Precision: **{dep.get('precision')}** "
+        f"included), {refined(job['spec'])} and chose every IR's deployment. Precision: **{dep.get('precision')}** "
         f"({dep.get('chosen_by')}: {dep.get('reason')}).",
         "",
         "| target | model | F1 | EM | deployed as (Offline) | Offline samples/s as deployed | SingleStream p90 ms | throughput vs FP32 / INT8 teacher | "
@@ -371,6 +371,13 @@ def main(argv: list[str] | None = None) -> int:
     replace_section(args.output, args.section, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
+
+
+def refined(spec: dict[str, Any]) -> str:
+    """What the job's refine stage did, as the headline says it."""
+    r = spec.get("refine") or {}
+    k = int(r.get("top_k") or 0)
+    return f"refined the {k} front member{'s' if k != 1 else ''} nearest the floor ({r.get('steps')} steps each)" if k else "refined nothing (refine.top_k 0)"
 
 
 def _full_config(teacher: str) -> dict[str, Any]:

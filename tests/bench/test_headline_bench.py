@@ -57,3 +57,8 @@ def test_each_host_kind_gets_its_own_section_and_plot_and_fp32_its_own_peak() ->
     assert headline.fp32_pipes({"vendor": "AuthenticAMD", "flags": ["avx2", "avx512f"]}) == "256-bit FMA"  # zen4 splits AVX-512
     assert headline.fp32_pipes({"vendor": "GenuineIntel", "flags": ["avx2", "avx512f"]}) == "512-bit FMA"
     assert headline.fp32_pipes({"vendor": "GenuineIntel", "flags": ["avx2"]}) == "256-bit FMA"
+
+
+def test_the_headline_says_what_the_refine_stage_did() -> None:
+    assert headline.refined({"refine": {"top_k": 2, "steps": 300}}) == "refined the 2 front members nearest the floor (300 steps each)"
+    assert headline.refined({"refine": {"top_k": 0, "steps": 200}}) == "refined nothing (refine.top_k 0)"
