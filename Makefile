@@ -28,8 +28,8 @@ test: $(STAMP)
 	$(PY) -m pytest -ra --durations=25 -n 2 --dist loadfile -m "not serial and not soak and not bf16_native"
 	$(PY) -m pytest -ra --durations=5 -m "serial and not soak and not bf16_native"
 
-# Outside CI's 30 minutes, run alone: the jobs that fine-tune the real MiniLM, the bench smoke runs, three more
-# model families' jobs and the standby coordinator's takeover (marker `soak`; README "Quickstart").
+# Outside CI's 30 minutes, run alone: the jobs that fine-tune the real MiniLM, the bench smoke runs, four more
+# model families' jobs, the two-node cluster, measurement exclusivity, coordinator restart and standby (marker `soak`).
 test-soak: $(STAMP)
 	$(PY) -m pytest -ra --durations=5 -m soak
 

@@ -7,6 +7,7 @@ wall-clock windows recorded by the tasks themselves must not overlap where exclu
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from api.server import ServiceThread, free_port
 from nas.config import Settings
@@ -18,6 +19,7 @@ def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
+@pytest.mark.soak  # 2 min on zen3: `make test-soak` (CI's 30 minutes)
 def test_measurements_never_overlap_builds_or_each_other(tmp_path, tiny_qa_model, squad_files, ray_local) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(data_dir=tmp_path / "data", port=free_port(), max_concurrent_trials=2)
     spec = tiny_spec(tiny_qa_model, *squad_files, targets=["native", "cascadelake"], budget={"trials": 3, "max_concurrent": 2}, seed=5)

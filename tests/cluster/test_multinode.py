@@ -76,6 +76,7 @@ def _measuring(proc: Proc) -> bool:
     return False
 
 
+@pytest.mark.soak  # 3 min on zen3: `make test-soak` (CI's 30 minutes); CI keeps the Ray pool per target on one node
 def test_two_targets_on_two_nodes_wait_kill_and_complete(cluster: LocalCluster, tiny_qa_model, squad_files) -> None:  # type: ignore[no-untyped-def]
     url = cluster.url
     assert url

@@ -140,6 +140,7 @@ def test_a_hanging_trial_is_failed_after_its_timeout_and_the_job_finishes(tmp_pa
 
 
 @pytest.mark.slow
+@pytest.mark.soak  # `make test-soak` (CI's 30 minutes); CI keeps the killed coordinator's resume
 def test_serve_restarts_its_killed_coordinator_process_and_the_job_finishes(tmp_path, tiny_qa_model, squad_files) -> None:  # type: ignore[no-untyped-def]
     """`hwnas serve` runs the coordinator as a child process: the API keeps answering while it is
     dead, readiness says so, serve restarts it and the job resumes from the store."""
