@@ -26,14 +26,14 @@ def _trials(client: httpx.Client, job_id: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def sparse_qat_job(service, tiny_qa_model, squad_files, tmp_path_factory):  # type: ignore[no-untyped-def]
-    """A grid over two subnets x sparsity {0, 0.8}: every trial QAT (qat_scope all), the sparse ones pruned
+    """A grid over one subnet x sparsity {0, 0.8} (two QAT trials: 4 took 234 s of CI on zen3): every trial QAT (qat_scope all), the sparse ones pruned
     while distilled. On a host without AMX no target gains speed from zeros: for_size keeps the dimension."""
     from bench.teacher import quick_subset
 
     train = quick_subset(squad_files[0], tmp_path_factory.mktemp("train"), articles=4, per_article=5)
     spec = tiny_spec(
         tiny_qa_model, train, squad_files[1], name="sparse qat", sampler="grid", anchor_trials=0,
-        search_space={"layers": [1, 2], "heads": [4], "ffn": [128]}, budget={"trials": 4},
+        search_space={"layers": [2], "heads": [4], "ffn": [128]}, budget={"trials": 2},
         sparsity={"choices": [0, 0.8], "steps": 6, "for_size": True},
         quantization={"method": "qat", "qat_scope": "all", "qat_steps": 3},
     )  # fmt: skip
@@ -48,14 +48,14 @@ def test_every_trial_is_qat_and_the_sparse_ones_carry_their_zeros(service, spars
     decision = job["deployment"]["sparsity"]
     assert decision["choices"] == [0.0, 0.8] and "for size" in decision["reason"]
     trials = _trials(service, job["id"])
-    assert len(trials) == 4 and all(t["state"] == "completed" for t in trials), [t["error"] for t in trials]
+    assert len(trials) == 2 and all(t["state"] == "completed" for t in trials), [t["error"] for t in trials]
     by_sparsity: dict[float, list[dict]] = {}
     for t in trials:
         by_sparsity.setdefault(t["config"].get("sparsity", 0.0), []).append(t)
         c = t["metrics"]["compression"]
         assert c["quantization"] == "QAT" and c["qat_steps"] == 3 and "qat" in t["stage_seconds"]
         assert "quantize" not in t["stage_seconds"]  # no post-training INT8 on top
-    assert sorted(by_sparsity) == [0.0, 0.8] and all(len(v) == 2 for v in by_sparsity.values())  # the grid covered both
+    assert sorted(by_sparsity) == [0.0, 0.8] and all(len(v) == 1 for v in by_sparsity.values())  # the grid covered both
     for t in by_sparsity[0.8]:
         c = t["metrics"]["compression"]
         assert c["sparsity"] == 0.8 and c["prune_steps"] == 6 and abs(c["weight_sparsity"] - 0.8) < 0.03
