@@ -106,8 +106,7 @@ def job_spec(args: argparse.Namespace, train: Path, heldout: Path) -> dict[str, 
         "refine": {"top_k": args.refine_top_k, "steps": args.refine_steps, "learning_rate": args.refine_lr},
         "deployment": {"inference_precisions": args.inference_precisions},
         "seed": 0,
-        **({"measure": {k: v for k, v in (("max_repeats", args.measure_max_repeats), ("seconds", args.measure_seconds)) if v is not None}}
-           if args.measure_max_repeats is not None or args.measure_seconds is not None else {}),
+        **({"measure": measure} if (measure := {k: v for k, v in (("max_repeats", args.measure_max_repeats), ("seconds", args.measure_seconds)) if v is not None}) else {}),
     }  # fmt: skip
 
 
@@ -170,13 +169,12 @@ def fp32_pipes(cpu: dict[str, Any]) -> str:
     return "512-bit FMA" if intel and "avx512f" in set(cpu.get("flags", [])) else "256-bit FMA"
 
 
-def peak_fp32_ops(fingerprint: dict[str, Any]) -> tuple[float, str]:
+def peak_fp32_ops(cores: int, ghz: float) -> tuple[float, str]:
+    """FP32 peak for the cores and clock ``peak_int8_ops`` read (the same measurement's)."""
     from targets import detect_cpu
 
-    cpu = detect_cpu()
-    pipes = fp32_pipes(cpu)
-    cores = int(fingerprint.get("threads") or cpu["logical_cpus"])
-    return cores * clock_ghz() * 1e9 * FP32_OPS_PER_CYCLE[pipes], pipes
+    pipes = fp32_pipes(detect_cpu())
+    return cores * ghz * 1e9 * FP32_OPS_PER_CYCLE[pipes], pipes
 
 
 def peak_int8_ops(fingerprint: dict[str, Any]) -> tuple[float, str, int, float]:
@@ -302,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         fp = m8["fingerprint"]
         mode = "emulated" if fp.get("emulated") else "native"
         peak, isa, cores, ghz = peak_int8_ops(fp)
-        peak32, pipes = peak_fp32_ops(fp)
+        peak32, pipes = peak_fp32_ops(cores, ghz)
         full_ops = ops_per_inference(teacher, _full_config(teacher), m8["seq_len"])
         entries = [("teacher FP32", base["fp32"], full_ops), ("teacher INT8", base["int8"], full_ops)]
         if best is not None:
