@@ -168,11 +168,18 @@ def test_the_zip_example_reads_the_same_logits_as_the_child_scores(int8_ir: dict
     arrays = {k: getattr(feats, k) for k in ("input_ids", "attention_mask", "token_type_ids")}
     assert len(arrays["input_ids"]) % batch, "a partial last batch"
     entry = {"offline": {"length_policy": policy, "batch": batch}, "openvino_config": {"offline": config}}
-    starts, ends, seconds = example.Deployed(int8_ir["dir"], entry).run(arrays)
+    deployed = example.Deployed(int8_ir["dir"], entry)
+    starts, ends, seconds = deployed.run(arrays)
     want_s, want_e = deployed_logits(PolicyModels(ov.Core(), str(int8_ir["xml"]), lp, batch, config, lp.padded_lengths(np.asarray(int8_ir["lengths"]))), arrays)
     real = arrays["attention_mask"].astype(bool)
     assert seconds > 0
     np.testing.assert_array_equal(starts[real], want_s[real])
     np.testing.assert_array_equal(ends[real], want_e[real])
+    # the timed passes (back to back, as LoadGen's Offline query runs them) on the same compiled models: whole
+    # passes for at least the time asked, and the models still answer the same afterwards
+    passes, timed = deployed.throughput(arrays, 0.3)
+    assert passes >= 1 and timed >= 0.3
+    again_s, _, _ = deployed.run(arrays)
+    np.testing.assert_array_equal(again_s[real], starts[real])
     # a Python callback on OpenVINO's threads hung the example at exit (4 of 40 runs): it reads outputs itself
     assert "set_callback" not in Path(example.__file__).read_text()
