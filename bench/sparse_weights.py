@@ -3,7 +3,10 @@ unstructured sparsities, dense kernels vs ``sparse_weights_decompression_rate``,
 
 A speed probe for issue 23 (random weights, magnitude-pruned per Linear: no F1 here). OpenVINO uses
 sparse weights only on AMX CPUs, for static INT8 2-D weights; elsewhere both columns should match.
-Measured in this process with the trials' timing loops (``workers.openvino_timing``), static shapes.
+Measured in this process with the trials' timing loops (``workers.openvino_timing``), static shapes:
+both compiles of an IR are timed in alternation, ``--repeats`` rounds, medians, so drift hits both
+columns alike. Whether a layer really ran sparse is read from OpenVINO's own performance counters
+(a FullyConnected whose ``exec_type`` names ``sparse``), not assumed from the CPU's flags.
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m bench.sparse_weights --output BENCHMARKS.md
 """
@@ -20,6 +23,7 @@ import numpy as np
 from bench import DATA
 from bench.family_models import calibration_windows, family_config, family_tokenizer, qa_class
 from bench.report import invocation, replace_section
+from workers.openvino_timing import synthetic_inputs
 
 SECTION = "sparse-weights"
 
@@ -30,7 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--layers", type=int, default=12)
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--batch", type=int, default=4, help="Offline batch")
-    p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--seconds", type=float, default=4.0, help="per measurement (one mode, one round)")
+    p.add_argument("--repeats", type=int, default=3, help="rounds of dense and sparse in alternation; medians")
     p.add_argument("--train-file", default=str(DATA / "squad-v1.1-train-head.json"))
     p.add_argument("--output")
     return p.parse_args(argv)
@@ -49,27 +54,54 @@ def prune_linears(model: Any, sparsity: float) -> None:
                 w.mul_((w.abs() > threshold).to(w.dtype))
 
 
-def measure(xml: Path, seq_len: int, batch: int, seconds: float, rate: float | None) -> dict[str, float]:
+def compile_modes(xml: Path, seq_len: int, batch: int, rate: float | None) -> dict[str, Any]:
+    """The IR compiled for SingleStream (LATENCY, batch 1) and Offline (THROUGHPUT, ``batch``), with
+    sparse-weight decompression at ``rate`` (None: off)."""
     import openvino as ov
 
-    from workers.openvino_timing import measure_latency, measure_throughput, synthetic_inputs
-
-    args = argparse.Namespace(warmup=3, min_iterations=10, min_seconds=seconds, throughput_batch=batch)
-    core = ov.Core()
-    out: dict[str, float] = {}
+    core, out = ov.Core(), {}
     for hint, b in (("LATENCY", 1), ("THROUGHPUT", batch)):
         model = core.read_model(str(xml))
         model.reshape({p.get_any_name(): [b, seq_len] for p in model.inputs})
-        config: dict[str, Any] = {"PERFORMANCE_HINT": hint}
+        config: dict[str, Any] = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": "f32"}
         if rate is not None:
             config["CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE"] = rate
-        compiled = core.compile_model(model, "CPU", config)
-        inputs = synthetic_inputs(model, b, seq_len)
-        if hint == "LATENCY":
-            out["p90_ms"] = float(np.percentile(measure_latency(compiled, inputs, args), 90))
-        else:
-            out["sps"] = measure_throughput(compiled, inputs, args)[0]
+        out[hint] = (core.compile_model(model, "CPU", config), synthetic_inputs(model, b, seq_len))
     return out
+
+
+def measure(compiled: dict[str, Any], batch: int, seconds: float) -> dict[str, float]:
+    """One round: SingleStream p90 and Offline samples/s of both compiles."""
+    from workers.openvino_timing import measure_latency, measure_throughput
+
+    args = argparse.Namespace(warmup=3, min_iterations=10, min_seconds=seconds, throughput_batch=batch)
+    latency_model, latency_inputs = compiled["LATENCY"]
+    throughput_model, throughput_inputs = compiled["THROUGHPUT"]
+    return {"p90_ms": float(np.percentile(measure_latency(latency_model, latency_inputs, args), 90)),
+            "sps": measure_throughput(throughput_model, throughput_inputs, args)[0]}  # fmt: skip
+
+
+def sparse_layers(xml: Path, seq_len: int, rate: float | None) -> tuple[int, int, list[str]]:
+    """(FullyConnected layers run with a sparse kernel, FullyConnected layers, their exec types) of one
+    batch-1 inference with OpenVINO's performance counters on."""
+    import openvino as ov
+
+    core = ov.Core()
+    model = core.read_model(str(xml))
+    model.reshape({p.get_any_name(): [1, seq_len] for p in model.inputs})
+    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "PERF_COUNT": True}
+    if rate is not None:
+        config["CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE"] = rate
+    request = core.compile_model(model, "CPU", config).create_infer_request()
+    request.infer(synthetic_inputs(model, 1, seq_len))
+    fc = [info.exec_type for info in request.profiling_info if info.node_type == "FullyConnected"]
+    return sum("sparse" in t.lower() for t in fc), len(fc), sorted(set(fc))
+
+
+def summarize(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Medians over rounds, and the spread of Offline samples/s (max/min - 1)."""
+    sps = [r["sps"] for r in rounds]
+    return {"p90_ms": float(np.median([r["p90_ms"] for r in rounds])), "sps": float(np.median(sps)), "spread": max(sps) / min(sps) - 1}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,9 +123,15 @@ def main(argv: list[str] | None = None) -> int:
             int8 = quantize_int8(to_openvino(model, seq_len=args.seq_len), calib, subset_size=16)
             xml = save_ir(int8, Path(tmp) / f"s{sparsity}")
             size = ir_size_bytes(xml.parent) / 2**20
-            dense = measure(xml, args.seq_len, args.batch, args.seconds, None)
-            sparse = measure(xml, args.seq_len, args.batch, args.seconds, max(sparsity - 0.05, 0.0) if sparsity else None)
-            rows.append((sparsity, size, dense, sparse))
+            rate = max(sparsity - 0.05, 0.0) if sparsity else None
+            modes = {"dense": compile_modes(xml, args.seq_len, args.batch, None), "sparse": compile_modes(xml, args.seq_len, args.batch, rate)}
+            rounds: dict[str, list[dict[str, float]]] = {"dense": [], "sparse": []}
+            for r in range(args.repeats):  # alternate, starting with the other mode each round
+                for mode in ("dense", "sparse") if r % 2 == 0 else ("sparse", "dense"):
+                    rounds[mode].append(measure(modes[mode], args.batch, args.seconds))
+            del modes
+            layers = sparse_layers(xml, args.seq_len, rate)
+            rows.append((sparsity, size, summarize(rounds["dense"]), summarize(rounds["sparse"]), layers))
             print(rows[-1], flush=True)
     cpu = detect_cpu()
     lines = [
@@ -102,14 +140,18 @@ def main(argv: list[str] | None = None) -> int:
         f"CPU: {cpu['model_name']} ({cpu['microarchitecture']}; AMX: {'amx_int8' in cpu['flags']}), {cpu['logical_cpus']} logical CPUs. "
         f"bert-base shape ({args.layers} layers, 768 hidden, random weights), encoder Linears magnitude-pruned per layer, "
         f"NNCF INT8; seq {args.seq_len}, SingleStream batch 1, Offline batch {args.batch}, {args.seconds:g} s each, "
-        "in one process (no repeats); sparse column: `CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE` = sparsity - 0.05. Speed only: no F1.", "",
-        "| sparsity | IR MB | dense p90 ms | sparse p90 ms | dense samples/s | sparse samples/s | sparse/dense throughput | vs dense model |",
-        "|---|---|---|---|---|---|---|---|",
+        f"in one process, {args.repeats} rounds of both columns in alternation, medians (spread: max/min - 1 of the Offline rounds); "
+        "sparse column: `CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE` = sparsity - 0.05, f32 for what is not INT8. "
+        "\"Sparse FC\": FullyConnected layers whose kernel (OpenVINO's performance counters, sparse column) names sparse. Speed only: no F1.", "",
+        "| sparsity | IR MB | sparse FC | dense p90 ms | sparse p90 ms | dense samples/s (spread) | sparse samples/s (spread) | sparse/dense throughput | vs dense model |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     base = rows[0][2]["sps"]
-    for sparsity, size, dense, sparse in rows:
-        lines.append(f"| {sparsity:g} | {size:.1f} | {dense['p90_ms']:.2f} | {sparse['p90_ms']:.2f} | {dense['sps']:.1f} | "
-                     f"{sparse['sps']:.1f} | {sparse['sps'] / dense['sps']:.2f} | {sparse['sps'] / base:.2f} |")  # fmt: skip
+    for sparsity, size, dense, sparse, (n_sparse, n_fc, kinds) in rows:
+        lines.append(f"| {sparsity:g} | {size:.1f} | {n_sparse}/{n_fc} | {dense['p90_ms']:.2f} | {sparse['p90_ms']:.2f} | {dense['sps']:.1f} ({dense['spread']:.0%}) | "
+                     f"{sparse['sps']:.1f} ({sparse['spread']:.0%}) | {sparse['sps'] / dense['sps']:.2f} | {sparse['sps'] / base:.2f} |")  # fmt: skip
+    kinds = sorted({k for row in rows for k in row[4][2]})
+    lines += ["", f"FullyConnected kernels seen: {', '.join(f'`{k}`' for k in kinds)}."]
     body = "\n".join(lines)
     print(body)
     if args.output:
