@@ -23,7 +23,7 @@ import numpy as np
 from bench import DATA
 from bench.family_models import calibration_windows, family_config, family_tokenizer, qa_class
 from bench.report import invocation, replace_section
-from workers.openvino_timing import synthetic_inputs
+from workers.openvino_timing import kernel_census, synthetic_inputs
 
 SECTION = "sparse-weights"
 
@@ -81,23 +81,6 @@ def measure(compiled: dict[str, Any], batch: int, seconds: float) -> dict[str, f
             "sps": measure_throughput(throughput_model, throughput_inputs, args)[0]}  # fmt: skip
 
 
-def sparse_layers(xml: Path, seq_len: int, rate: float | None) -> tuple[int, int, list[str]]:
-    """(FullyConnected layers run with a sparse kernel, FullyConnected layers, their exec types) of one
-    batch-1 inference with OpenVINO's performance counters on."""
-    import openvino as ov
-
-    core = ov.Core()
-    model = core.read_model(str(xml))
-    model.reshape({p.get_any_name(): [1, seq_len] for p in model.inputs})
-    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "PERF_COUNT": True}
-    if rate is not None:
-        config["CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE"] = rate
-    request = core.compile_model(model, "CPU", config).create_infer_request()
-    request.infer(synthetic_inputs(model, 1, seq_len))
-    fc = [info.exec_type for info in request.profiling_info if info.node_type == "FullyConnected"]
-    return sum("sparse" in t.lower() for t in fc), len(fc), sorted(set(fc))
-
-
 def summarize(rounds: list[dict[str, float]]) -> dict[str, float]:
     """Medians over rounds, and the spread of Offline samples/s (max/min - 1)."""
     sps = [r["sps"] for r in rounds]
@@ -105,6 +88,7 @@ def summarize(rounds: list[dict[str, float]]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import openvino as ov
     import torch
 
     from targets import detect_cpu
@@ -130,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                 for mode in ("dense", "sparse") if r % 2 == 0 else ("sparse", "dense"):
                     rounds[mode].append(measure(modes[mode], args.batch, args.seconds))
             del modes
-            layers = sparse_layers(xml, args.seq_len, rate)
+            census = kernel_census(ov.Core(), str(xml), args.seq_len, {"INFERENCE_PRECISION_HINT": "f32", **({"CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE": rate} if rate else {})})
+            layers = (census["sparse"], census["fully_connected"], census["kernels"])
             rows.append((sparsity, size, summarize(rounds["dense"]), summarize(rounds["sparse"]), layers))
             print(rows[-1], flush=True)
     cpu = detect_cpu()

@@ -147,6 +147,20 @@ def _compile(
     return core.compile_model(model, "CPU", config), synthetic_inputs(model, batch, seq_len)
 
 
+def kernel_census(core: "ov.Core", xml: str, seq_len: int, config: dict[str, Any]) -> dict[str, Any]:
+    """Which kernels OpenVINO ran the IR's FullyConnected layers with under ``config`` (one batch-1 inference
+    with its performance counters on): ``sparse`` of ``fully_connected`` used a sparse-weight kernel.
+
+    Why: ``CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE`` is a request, not a guarantee (AMX only, INT8 2-D weights
+    whose dimensions are multiples of 64, sparse enough for the rate); a sparse trial's figures say whether
+    its zeros were run as zeros, read from the runtime rather than assumed from the CPU's flags."""
+    compiled, inputs = _compile(core, xml, 1, seq_len, {**config, "PERFORMANCE_HINT": "LATENCY", "PERF_COUNT": True})
+    request = compiled.create_infer_request()
+    request.infer(inputs)
+    kernels = [info.exec_type for info in request.profiling_info if info.node_type == "FullyConnected"]
+    return {"sparse": sum("sparse" in k.lower() for k in kernels), "fully_connected": len(kernels), "kernels": sorted(set(kernels))}
+
+
 def _version(package: str) -> str | None:
     try:
         return importlib.metadata.version(package)
@@ -205,6 +219,9 @@ def run_benchmark(args: argparse.Namespace) -> Measurement:
     p50, p90, p99 = (float(v) for v in np.percentile(times, [50, 90, 99]))
     fp = fingerprint(target, lat_model, tput_model, nireq)
     fp["throughput_iterations"] = requests
+    config = compile_config("LATENCY", target, args.precision)
+    if "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE" in config:  # after the clocks: did the zeros run as zeros?
+        fp["sparse_kernels"] = kernel_census(core, args.xml, args.seq_len, config)
     return Measurement(
         target=target.name,
         precision=args.precision,

@@ -49,6 +49,17 @@ def test_int8_default_precision(int8_default: Measurement):
     assert fp["openvino_version"] and fp["python_version"] and fp["measured_at"].endswith("+00:00")
 
 
+def test_a_sparse_weight_target_says_which_kernels_ran(tiny_ir: Path, int8_default: Measurement):
+    """Sapphire Rapids' profile asks for sparse-weight decompression on INT8: its measurement reads back from
+    OpenVINO's performance counters how many FullyConnected layers ran a sparse kernel (the tiny IR's weights
+    are dense: none); a profile without the rate has no such census, and FP32 never gets the rate."""
+    m = measure_ir(tiny_ir, target="sapphirerapids", **FAST)
+    census = m.fingerprint["sparse_kernels"]
+    assert census["fully_connected"] >= 2 and census["sparse"] == 0 and census["kernels"]
+    assert "sparse_kernels" not in int8_default.fingerprint
+    assert "sparse_kernels" not in measure_ir(tiny_ir, target="sapphirerapids", precision="fp32", **FAST).fingerprint
+
+
 def test_fp32_runs_in_f32(tiny_ir: Path):
     m = measure_ir(tiny_ir, precision="fp32", **FAST)
     assert_sane(m)

@@ -69,3 +69,23 @@ def test_sparse_decompression_gives_the_dense_kernels_answers(sparse_int8) -> No
             np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
         else:  # no AMX: OpenVINO ignores the rate, the very same kernels run
             np.testing.assert_array_equal(a, b)
+
+
+def test_the_kernel_census_says_whether_the_zeros_ran_as_zeros(sparse_int8) -> None:  # type: ignore[no-untyped-def]
+    """On an AMX host every FullyConnected layer whose INT8 weights qualify (both dimensions multiples of
+    64: all but the 2-output QA head) runs a sparse kernel at the profile's rate; without the rate, or
+    on a host without AMX, none does and the kernels are the dense compile's."""
+    import openvino as ov
+
+    from targets import detect_cpu
+    from workers.openvino_timing import kernel_census
+
+    core, f32 = ov.Core(), {"INFERENCE_PRECISION_HINT": "f32"}
+    dense = kernel_census(core, str(sparse_int8), 64, f32)
+    sparse = kernel_census(core, str(sparse_int8), 64, {**compile_config("LATENCY", get_target("sapphirerapids"), "int8"), **f32})
+    assert dense["sparse"] == 0 and dense["fully_connected"] >= 2
+    if {"amx_tile", "amx_int8"} <= set(detect_cpu().get("flags", [])):
+        assert sparse["sparse"] == sparse["fully_connected"] - 1, sparse
+        assert any("sparse" in k for k in sparse["kernels"])
+    else:
+        assert sparse == dense
