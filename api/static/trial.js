@@ -83,12 +83,21 @@ function renderMeasurements(t) {
         <tr><th>throughput (batch ${m.throughput_batch})</th><td>${hw.num(m.throughput_sps, 1)} samples/s · ${hw.esc(fp.streams ?? "–")} streams · ${hw.esc(fp.nireq ?? "–")} requests</td></tr>
         ${deploymentRow(m)}
         <tr><th>runs as</th><td>${hw.esc(fp.inference_precision ?? "–")} · ${hw.esc(fp.threads ?? "–")} threads · ISA cap ${hw.esc(fp.isa_cap || "none")} · nice ${hw.esc(fp.nice ?? "–")}</td></tr>
+        ${sparseRow(fp.sparse_kernels)}
         <tr><th>stability</th><td>${fp.repeats ? `${fp.repeats} repeats, p50 spread ${hw.num(fp.spread_pct, 1)}%${fp.converged === false ? " (not converged)" : ""}` : "–"}</td></tr>
         <tr><th>software</th><td>OpenVINO ${hw.esc(fp.openvino_version ?? "–")} · NNCF ${hw.esc(fp.nncf_version ?? "–")} · measured ${hw.esc(fp.measured_at ?? "–")}</td></tr>
       </table>
       <details><summary>full fingerprint</summary><pre>${hw.esc(JSON.stringify(fp, null, 2))}</pre></details>
     </section>`;
   }).join("");
+}
+
+// a target that asks for sparse-weight decompression: how many FullyConnected layers OpenVINO really ran sparse
+function sparseRow(census) {
+  if (!census) return "";
+  const what = census.sparse ? `${hw.int(census.sparse)} of ${hw.int(census.fully_connected)} FullyConnected layers on a sparse kernel`
+    : `none of ${hw.int(census.fully_connected)} FullyConnected layers on a sparse kernel: the zeros ran densely`;
+  return `<tr><th>sparse weights</th><td>${what} · ${census.kernels.map((k) => `<code>${hw.esc(k)}</code>`).join(" ")}</td></tr>`;
 }
 
 // the deployment the sweep chose on this target (length policy, Offline batch) and why, with the fixed-length figures
