@@ -51,7 +51,14 @@ def precision_row(cache: ModelCache, chosen: dict[str, Any], lengths: np.ndarray
 
 
 def deployed_logits(models: PolicyModels, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Start/end logits of every window run as ``run_deployment.py`` runs it (same batches, same fill)."""
+    """Start/end logits of every window run as ``run_deployment.py`` runs it (same batches, same fill).
+
+    Each batch is handed over as its own ``ov.Tensor`` (set on the request, as the example and the sweep do),
+    not as numpy arrays that OpenVINO copies into the request's own input tensor after resizing it to the
+    batch's length: a bf16 sweep's child died of SIGSEGV in that copy on an AMX host (2026-12-07). Whether
+    the copy or the bf16 kernels before it corrupted the memory is not known; bf16 stays opt-in."""
+    import openvino as ov
+
     n, width = arrays["input_ids"].shape
     starts, ends = np.full((n, width), PAD_LOGIT, np.float32), np.full((n, width), PAD_LOGIT, np.float32)
     requests: dict[int, Any] = {}
@@ -63,7 +70,7 @@ def deployed_logits(models: PolicyModels, arrays: dict[str, np.ndarray]) -> tupl
         rows = planned.rows
         take = np.concatenate([rows, np.repeat(rows[-1:], models.batch - len(rows))])
         names = {p.get_any_name() for p in compiled.inputs}
-        out = requests[key].infer({k: np.ascontiguousarray(arrays[k][take, : planned.length]) for k in INPUTS if k in names})
+        out = requests[key].infer({k: ov.Tensor(np.ascontiguousarray(arrays[k][take, : planned.length])) for k in INPUTS if k in names})
         starts[rows, : planned.length] = out[compiled.output(0)][: len(rows)]
         ends[rows, : planned.length] = out[compiled.output(1)][: len(rows)]
     return starts, ends
