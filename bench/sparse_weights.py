@@ -23,7 +23,7 @@ import numpy as np
 from bench import DATA
 from bench.family_models import calibration_windows, family_config, family_tokenizer, qa_class
 from bench.report import invocation, replace_section
-from workers.openvino_timing import kernel_census, synthetic_inputs
+from workers.openvino_timing import kernel_census, measure_latency, measure_throughput, synthetic_inputs
 
 SECTION = "sparse-weights"
 
@@ -54,6 +54,11 @@ def prune_linears(model: Any, sparsity: float) -> None:
                 w.mul_((w.abs() > threshold).to(w.dtype))
 
 
+def f32_config(rate: float | None) -> dict[str, Any]:
+    """f32 for what is not INT8, and sparse-weight decompression at ``rate`` (None: off)."""
+    return {"INFERENCE_PRECISION_HINT": "f32", **({"CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE": rate} if rate is not None else {})}
+
+
 def compile_modes(xml: Path, seq_len: int, batch: int, rate: float | None) -> dict[str, Any]:
     """The IR compiled for SingleStream (LATENCY, batch 1) and Offline (THROUGHPUT, ``batch``), with
     sparse-weight decompression at ``rate`` (None: off)."""
@@ -63,17 +68,12 @@ def compile_modes(xml: Path, seq_len: int, batch: int, rate: float | None) -> di
     for hint, b in (("LATENCY", 1), ("THROUGHPUT", batch)):
         model = core.read_model(str(xml))
         model.reshape({p.get_any_name(): [b, seq_len] for p in model.inputs})
-        config: dict[str, Any] = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": "f32"}
-        if rate is not None:
-            config["CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE"] = rate
-        out[hint] = (core.compile_model(model, "CPU", config), synthetic_inputs(model, b, seq_len))
+        out[hint] = (core.compile_model(model, "CPU", {"PERFORMANCE_HINT": hint, **f32_config(rate)}), synthetic_inputs(model, b, seq_len))
     return out
 
 
 def measure(compiled: dict[str, Any], batch: int, seconds: float) -> dict[str, float]:
     """One round: SingleStream p90 and Offline samples/s of both compiles."""
-    from workers.openvino_timing import measure_latency, measure_throughput
-
     args = argparse.Namespace(warmup=3, min_iterations=10, min_seconds=seconds, throughput_batch=batch)
     latency_model, latency_inputs = compiled["LATENCY"]
     throughput_model, throughput_inputs = compiled["THROUGHPUT"]
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 for mode in ("dense", "sparse") if r % 2 == 0 else ("sparse", "dense"):
                     rounds[mode].append(measure(modes[mode], args.batch, args.seconds))
             del modes
-            census = kernel_census(ov.Core(), str(xml), args.seq_len, {"INFERENCE_PRECISION_HINT": "f32", **({"CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE": rate} if rate else {})})
+            census = kernel_census(ov.Core(), str(xml), args.seq_len, f32_config(rate))
             layers = (census["sparse"], census["fully_connected"], census["kernels"])
             rows.append((sparsity, size, summarize(rounds["dense"]), summarize(rounds["sparse"]), layers))
             print(rows[-1], flush=True)

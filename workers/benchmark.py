@@ -106,7 +106,8 @@ def measure_ir(
     env = child_env(hw, os.environ)
     repeats: list[Measurement] = []
     while True:
-        repeats.append(_run_child(cmd, env, xml, hw.name, timeout_s))
+        census = [] if repeats else ["--kernel-census"]  # once: the combined fingerprint is the first repeat's
+        repeats.append(_run_child(cmd + census, env, xml, hw.name, timeout_s))
         n = len(repeats)
         progress.current().step(n, max_repeats, unit="repeats")  # at most max_repeats: fewer when they agree
         if n >= max_repeats:

@@ -81,8 +81,12 @@ class Deployed:
         self.config = deployment["openvino_config"]["offline"]
         self.models: dict[int, Any] = {}
 
+    def key(self, length: int) -> int:
+        """The compiled model a padded length runs on: its own (static policies) or the one dynamic model (-1)."""
+        return -1 if self.policy["name"] == "dynamic" else length
+
     def model(self, length: int) -> Any:
-        key = -1 if self.policy["name"] == "dynamic" else length
+        key = self.key(length)
         if key not in self.models:
             model = self.core.read_model(self.xml)
             model.reshape({p.get_any_name(): [self.batch, key] for p in model.inputs})
@@ -97,12 +101,7 @@ class Deployed:
         freed while one of them waits for it hung this process at exit (4 of 40 runs, OpenVINO 2026.4.1)."""
         n, width = arrays["input_ids"].shape
         jobs = self.batches(arrays)
-        pools: dict[int, list[Any]] = {}
-        for key, _, (length, _) in jobs:
-            if key not in pools:
-                compiled = self.model(length)
-                nireq = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-                pools[key] = [compiled.create_infer_request() for _ in range(nireq)]
+        pools = self.per_model(jobs, lambda compiled, nireq: [compiled.create_infer_request() for _ in range(nireq)])
         starts, ends = np.full((n, width), -np.inf, np.float32), np.full((n, width), -np.inf, np.float32)
         idle = {key: collections.deque(pool) for key, pool in pools.items()}
         busy: collections.deque[tuple[int, Any, tuple[int, np.ndarray]]] = collections.deque()
@@ -136,7 +135,16 @@ class Deployed:
             take = np.concatenate([rows, np.repeat(rows[-1:], self.batch - len(rows))])  # a partial batch: copies
             names = {p.get_any_name() for p in compiled.inputs}
             tensors = {k: ov.Tensor(np.ascontiguousarray(arrays[k][take, :length])) for k in INPUTS if k in names}
-            out.append((-1 if self.policy["name"] == "dynamic" else length, tensors, (length, rows)))
+            out.append((self.key(length), tensors, (length, rows)))
+        return out
+
+    def per_model(self, jobs: list[tuple[int, dict[str, Any], tuple[int, np.ndarray]]], make: Any) -> dict[int, Any]:
+        """``make(compiled, optimal number of infer requests)`` once per compiled model the batches use."""
+        out: dict[int, Any] = {}
+        for key, _, (length, _) in jobs:
+            if key not in out:
+                compiled = self.model(length)
+                out[key] = make(compiled, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         return out
 
     def throughput(self, arrays: dict[str, np.ndarray], seconds: float) -> tuple[int, float]:
@@ -146,11 +154,8 @@ class Deployed:
         No Python callback runs on OpenVINO's threads (``AsyncInferQueue`` without one): see ``run``."""
         import openvino as ov
 
-        jobs, queues = self.batches(arrays), {}
-        for key, _, (length, _) in jobs:
-            if key not in queues:
-                compiled = self.model(length)
-                queues[key] = ov.AsyncInferQueue(compiled, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        jobs = self.batches(arrays)
+        queues = self.per_model(jobs, ov.AsyncInferQueue)
         passes, began = 0, time.perf_counter()
         while passes < 1 or time.perf_counter() - began < seconds:
             for key, tensors, _ in jobs:  # a full queue blocks start_async until one of its requests is free

@@ -70,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-seconds", type=float, default=2.0)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--json", action="store_true", help="print the Measurement as one JSON line")
+    p.add_argument("--kernel-census", action="store_true",
+                   help="after the clocks, record which kernels ran the FullyConnected layers (sparse-weight targets only)")
     p.add_argument(
         "--deployment",
         help="JSON: run the deployment sweep (workers.deployment_timing) instead; lengths, max_length, policies, batches, objective, loadgen",

@@ -206,10 +206,8 @@ def run_benchmark(args: argparse.Namespace) -> Measurement:
     args.latency_batch = args.latency_batch or target.latency_batch
     args.throughput_batch = args.throughput_batch or target.throughput_batch
     core = ov.Core()
-    lat_model, lat_inputs = _compile(
-        core, args.xml, args.latency_batch, args.seq_len,
-        compile_config("LATENCY", target, args.precision),
-    )  # fmt: skip
+    lat_config = compile_config("LATENCY", target, args.precision)
+    lat_model, lat_inputs = _compile(core, args.xml, args.latency_batch, args.seq_len, lat_config)
     times = measure_latency(lat_model, lat_inputs, args)
     tput_model, tput_inputs = _compile(
         core, args.xml, args.throughput_batch, args.seq_len,
@@ -219,9 +217,8 @@ def run_benchmark(args: argparse.Namespace) -> Measurement:
     p50, p90, p99 = (float(v) for v in np.percentile(times, [50, 90, 99]))
     fp = fingerprint(target, lat_model, tput_model, nireq)
     fp["throughput_iterations"] = requests
-    config = compile_config("LATENCY", target, args.precision)
-    if "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE" in config:  # after the clocks: did the zeros run as zeros?
-        fp["sparse_kernels"] = kernel_census(core, args.xml, args.seq_len, config)
+    if getattr(args, "kernel_census", False) and "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE" in lat_config:
+        fp["sparse_kernels"] = kernel_census(core, args.xml, args.seq_len, lat_config)  # after the clocks
     return Measurement(
         target=target.name,
         precision=args.precision,
